@@ -1,0 +1,1 @@
+//! vigil-scheduler: the policy engine.

@@ -1,0 +1,1 @@
+//! vigil-types: the vocabulary every Vigil crate shares.
