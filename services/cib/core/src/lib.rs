@@ -4,3 +4,5 @@
 //! views of what the scheduler needs. Pure: no I/O, no clock.
 
 pub mod xml;
+pub mod rules;
+pub mod time;

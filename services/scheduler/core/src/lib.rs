@@ -1,1 +1,2 @@
 //! vigil-scheduler: the policy engine.
+pub mod digest;

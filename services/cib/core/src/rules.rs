@@ -1,0 +1,1 @@
+//! Rule evaluation (filled in by the rules work).

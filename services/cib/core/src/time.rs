@@ -1,0 +1,1 @@
+//! ISO 8601 dates, durations and Pacemaker intervals.
