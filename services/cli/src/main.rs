@@ -1,1 +1,128 @@
-fn main() {}
+//! vigil: the operator CLI.
+//!
+//! For now it offers `vigil simulate`, which runs the policy engine on a CIB
+//! file and prints what the cluster would do, in crm_simulate's format.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand};
+use vigil_cib::time::DateTime;
+use vigil_cib::xml::Document;
+use vigil_scheduler::{Options, Scheduler};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "vigil",
+    version,
+    about = "Operate a Vigil high-availability cluster"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Compute what the cluster would do for a CIB, without touching anything
+    Simulate(SimulateArgs),
+}
+
+#[derive(Parser, Debug)]
+struct SimulateArgs {
+    /// The CIB to schedule (a Pacemaker cib.xml with its status section)
+    #[arg(short = 'x', long = "xml-file", value_name = "FILE")]
+    xml_file: PathBuf,
+    /// Simulate the transition's execution and show the resulting status
+    #[arg(short = 'S', long = "simulate")]
+    simulate: bool,
+    /// Show allocation scores
+    #[arg(short = 's', long = "show-scores")]
+    show_scores: bool,
+    /// Write the transition graph to FILE
+    #[arg(short = 'G', long = "save-graph", value_name = "FILE")]
+    save_graph: Option<PathBuf>,
+    /// Use this date and time as "now" (ISO 8601, e.g. 2024-05-01T12:00:00Z)
+    #[arg(short = 't', long = "set-datetime", value_name = "DATETIME")]
+    datetime: Option<String>,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Simulate(args) => simulate(&args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("vigil: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn simulate(args: &SimulateArgs) -> anyhow::Result<()> {
+    let text = std::fs::read_to_string(&args.xml_file)
+        .with_context(|| format!("cannot read {}", args.xml_file.display()))?;
+    let doc =
+        Document::parse(&text).map_err(|e| anyhow::anyhow!("{}:{e}", args.xml_file.display()))?;
+    if doc.root.name != "cib" {
+        bail!(
+            "{}: the root element is <{}>, not <cib>",
+            args.xml_file.display(),
+            doc.root.name
+        );
+    }
+    let now = match &args.datetime {
+        Some(t) => Some(
+            DateTime::parse(t)
+                .map_err(|e| anyhow::anyhow!("invalid --set-datetime '{t}': {e}"))?
+                .to_epoch_seconds(),
+        ),
+        None => doc
+            .root
+            .attr("execution-date")
+            .and_then(|v| v.parse::<i64>().ok())
+            .or_else(|| {
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .ok()
+                    .map(|d| d.as_secs() as i64)
+            }),
+    };
+    let sched = Scheduler::run(&doc, &Options { now });
+    let mut out = String::new();
+    if args.simulate || !args.show_scores {
+        out.push_str("Current cluster status:\n");
+        out.push_str(&sched.cluster_status(false));
+        out.push('\n');
+    }
+    if args.show_scores {
+        out.push_str(&sched.score_lines().join("\n"));
+        out.push('\n');
+    }
+    out.push_str("Transition Summary:\n");
+    for l in sched.transition_summary() {
+        out.push_str(&l);
+        out.push('\n');
+    }
+    if args.simulate {
+        out.push_str("\nExecuting Cluster Transition:\n");
+        for l in sched.executed_actions() {
+            out.push_str(&l);
+            out.push('\n');
+        }
+        out.push_str("\nRevised Cluster Status:\n");
+        out.push_str(&sched.cluster_status(true));
+    }
+    print!("{out}");
+    if let Some(path) = &args.save_graph {
+        std::fs::write(path, sched.graph_xml())
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    for e in &sched.diag.errors {
+        eprintln!("error: {e}");
+    }
+    Ok(())
+}
