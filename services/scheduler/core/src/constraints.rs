@@ -120,16 +120,7 @@ impl Scheduler {
 
     /// The configured resource a constraint names (not clone instances).
     pub(crate) fn find_constraint_rsc(&self, id: &str) -> Option<RscId> {
-        self.resources.iter().position(|r| {
-            r.id == id
-                && !self.instance_template.contains_key(
-                    &self
-                        .resources
-                        .iter()
-                        .position(|x| std::ptr::eq(x, r))
-                        .unwrap_or(usize::MAX),
-                )
-        })
+        self.rsc_by_id.get(id).copied()
     }
 
     fn resolve_set(&self, set: &Element) -> Element {

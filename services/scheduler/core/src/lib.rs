@@ -53,6 +53,8 @@ pub struct Scheduler {
     /// Elements that something refers to with `id-ref`.
     pub(crate) ids: BTreeMap<String, Element>,
     pub(crate) templates: BTreeMap<String, Element>,
+    /// Configured resources (not clone instances) by id.
+    pub(crate) rsc_by_id: BTreeMap<String, RscId>,
     pub(crate) rsc_defaults: Option<Element>,
     pub(crate) op_defaults: Option<Element>,
     /// Actions without a resource, by uuid.
@@ -112,6 +114,7 @@ impl Scheduler {
             dc: None,
             ids: BTreeMap::new(),
             templates: BTreeMap::new(),
+            rsc_by_id: BTreeMap::new(),
             rsc_defaults: None,
             op_defaults: None,
             singletons: BTreeMap::new(),

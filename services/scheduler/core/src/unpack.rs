@@ -665,6 +665,7 @@ impl Scheduler {
             rsc.params = params;
             rsc.ops = self.unpack_ops(&xml);
         }
+        self.rsc_by_id.entry(rsc.id.clone()).or_insert(idx);
         self.resources.push(rsc);
         match variant {
             Variant::Group => {
@@ -1041,28 +1042,24 @@ impl Scheduler {
     /// Finds (or for clones, picks an instance of) the resource a history
     /// entry belongs to.
     fn find_history_rsc(&mut self, n: NodeId, id: &str) -> Option<RscId> {
-        if let Some(r) = self.resources.iter().position(|r| {
-            r.id == id
-                && r.variant == Variant::Primitive
-                && r.parent.is_none_or(|p| {
-                    self.resources[p].variant != Variant::Clone
-                        && self.resources[p]
-                            .parent
-                            .is_none_or(|pp| self.resources[pp].variant != Variant::Clone)
-                })
-        }) {
+        let in_clone = |s: &Scheduler, r: RscId| {
+            s.resources[r].parent.is_some_and(|p| {
+                let top = s.top_of(p);
+                s.resources[top].variant == Variant::Clone
+            })
+        };
+        if let Some(&r) = self.rsc_by_id.get(id)
+            && self.resources[r].variant == Variant::Primitive
+            && !in_clone(self, r)
+        {
             return Some(r);
         }
-        let base = id.split(':').next().unwrap_or(id);
         // A clone instance.
-        let template = self.resources.iter().position(|r| {
-            r.id == base
-                && r.variant == Variant::Primitive
-                && r.parent.is_some_and(|p| {
-                    let top = self.top_of(p);
-                    self.resources[top].variant == Variant::Clone
-                })
-        })?;
+        let base = id.split(':').next().unwrap_or(id);
+        let template = *self.rsc_by_id.get(base)?;
+        if self.resources[template].variant != Variant::Primitive || !in_clone(self, template) {
+            return None;
+        }
         let clone = self.top_of(template);
         Some(self.clone_instance_for(clone, template, id, n))
     }
