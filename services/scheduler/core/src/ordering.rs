@@ -16,30 +16,18 @@ impl Scheduler {
         if flags == ar::NONE || first == then {
             return false;
         }
+        // A relation sharing any flag with an existing one is a duplicate.
         if self.actions[first]
             .after
             .iter()
-            .any(|(a, f)| *a == then && (*f & flags) == flags)
+            .any(|(a, f)| *a == then && (*f & flags) != 0)
         {
             return false;
         }
-        if let Some(e) = self.actions[then]
-            .before
-            .iter_mut()
-            .find(|(a, _)| *a == first)
-        {
-            e.1 |= flags;
-            if let Some(e2) = self.actions[first]
-                .after
-                .iter_mut()
-                .find(|(a, _)| *a == then)
-            {
-                e2.1 |= flags;
-            }
-            return false;
-        }
-        self.actions[then].before.push((first, flags));
+        // Lists are newest-last here and walked newest-first, as Pacemaker
+        // prepends and walks from the head.
         self.actions[first].after.push((then, flags));
+        self.actions[then].before.push((first, flags));
         true
     }
 
@@ -178,10 +166,10 @@ impl Scheduler {
                 self.order_actions(a1, a2, o.flags);
             }
         }
-        for a in 0..self.actions.len() {
+        for a in (0..self.actions.len()).rev() {
             self.block_colocation_dependents(a);
         }
-        for a in 0..self.actions.len() {
+        for a in (0..self.actions.len()).rev() {
             self.update_action_for_orderings(a);
         }
     }
@@ -314,10 +302,10 @@ impl Scheduler {
             self.actions[then].runnable_before = 0;
             self.actions[then].flags.0 &= !AFlags::RUNNABLE;
         }
-        let mut i = 0;
-        while i < self.actions[then].before.len() {
+        let mut i = self.actions[then].before.len();
+        while i > 0 {
+            i -= 1;
             let (orig_first, oflags) = self.actions[then].before[i];
-            i += 1;
             let mut first = orig_first;
             let mut then_node = self.actions[then].node;
             let mut first_node = self.actions[first].node;
@@ -339,7 +327,7 @@ impl Scheduler {
                 && let (Some(a), Some(b)) = (first_node, then_node)
                 && a != b
             {
-                self.set_before_flags(then, i - 1, ar::NONE);
+                self.set_before_flags(then, i, ar::NONE);
                 continue;
             }
             changed &= !UPDATED_FIRST;
@@ -365,20 +353,19 @@ impl Scheduler {
                 let then_flags = self.action_flags_for_ordering(then, first_node);
                 self.sync_group_action_flags(first);
                 self.sync_group_action_flags(then);
-                changed |= self.update_for_ordering_flags(
-                    first,
-                    then,
-                    first_flags,
-                    then_flags,
-                    then,
-                    i - 1,
-                );
+                changed |=
+                    self.update_for_ordering_flags(first, then, first_flags, then_flags, then, i);
             } else if self.order_actions(first, then, oflags) {
                 changed |= UPDATED_THEN;
-                self.set_before_flags(then, i - 1, ar::NONE);
+                self.set_before_flags(then, i, ar::NONE);
             }
             if changed & UPDATED_FIRST != 0 {
-                let afters: Vec<ActionId> = self.actions[first].after.iter().map(|x| x.0).collect();
+                let afters: Vec<ActionId> = self.actions[first]
+                    .after
+                    .iter()
+                    .rev()
+                    .map(|x| x.0)
+                    .collect();
                 for o in afters {
                     self.update_action_for_orderings(o);
                 }
@@ -397,7 +384,8 @@ impl Scheduler {
                 self.block_colocation_dependents(then);
             }
             self.update_action_for_orderings(then);
-            let afters: Vec<ActionId> = self.actions[then].after.iter().map(|x| x.0).collect();
+            let afters: Vec<ActionId> =
+                self.actions[then].after.iter().rev().map(|x| x.0).collect();
             for o in afters {
                 self.update_action_for_orderings(o);
             }
@@ -405,15 +393,7 @@ impl Scheduler {
     }
 
     fn set_before_flags(&mut self, then: ActionId, idx: usize, flags: u32) {
-        let first = self.actions[then].before[idx].0;
         self.actions[then].before[idx].1 = flags;
-        if let Some(e) = self.actions[first]
-            .after
-            .iter_mut()
-            .find(|(a, _)| *a == then)
-        {
-            e.1 = flags;
-        }
     }
 
     #[allow(clippy::too_many_arguments)]
