@@ -176,6 +176,11 @@ fn scheduler_conformance() {
         passed.len(),
         outcomes.len() - passed.len()
     );
+    // VIGIL_CONFORMANCE_SHOW sets how many failures are shown (default 20).
+    let limit: usize = std::env::var("VIGIL_CONFORMANCE_SHOW")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20);
     let mut shown = 0;
     for l in &ladder {
         if let Some(o) = outcomes.iter().find(|o| &o.name == l && !o.pass)
@@ -186,7 +191,7 @@ fn scheduler_conformance() {
         }
     }
     for o in outcomes.iter().filter(|o| !o.pass) {
-        if shown >= 20 {
+        if shown >= limit {
             break;
         }
         if !ladder.contains(&o.name) {

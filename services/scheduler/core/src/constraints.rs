@@ -109,6 +109,9 @@ impl Scheduler {
                 },
                 None => c.clone(),
             };
+            let Some(c) = self.expand_tags(&c) else {
+                continue;
+            };
             match c.name.as_str() {
                 "rsc_order" => self.unpack_order(&c),
                 "rsc_colocation" => self.unpack_colocation(&c),
@@ -121,6 +124,114 @@ impl Scheduler {
     /// The configured resource a constraint names (not clone instances).
     pub(crate) fn find_constraint_rsc(&self, id: &str) -> Option<RscId> {
         self.rsc_by_id.get(id).copied()
+    }
+
+    /// Rewrites references to tags and templates as resource sets, the way
+    /// Pacemaker expands them; `None` when a reference is invalid.
+    fn expand_tags(&mut self, xml: &Element) -> Option<Element> {
+        let is_tag = |s: &Self, id: &str| !s.rsc_by_id.contains_key(id) && s.tags.contains_key(id);
+        let valid = |s: &Self, id: &str| s.rsc_by_id.contains_key(id) || s.tags.contains_key(id);
+        let has_sets = xml.children_named("resource_set").next().is_some();
+        if has_sets {
+            let mut out = xml.clone();
+            for set in out.elements_mut().filter(|e| e.name == "resource_set") {
+                let mut children = Vec::new();
+                for n in std::mem::take(&mut set.children) {
+                    match &n {
+                        vigil_cib::xml::Node::Element(r) if r.name == "resource_ref" => {
+                            let id = r.attr("id").unwrap_or("").to_string();
+                            if !valid(self, &id) {
+                                let msg = format!("'{id}' is not a valid resource or tag");
+                                self.err(xml, msg);
+                                return None;
+                            }
+                            if is_tag(self, &id) {
+                                for m in self.tags[&id].clone() {
+                                    let mut e = Element::new("resource_ref");
+                                    e.set_attr("id", m);
+                                    children.push(vigil_cib::xml::Node::Element(e));
+                                }
+                                continue;
+                            }
+                            children.push(n);
+                        }
+                        _ => children.push(n),
+                    }
+                }
+                set.children = children;
+            }
+            return Some(out);
+        }
+        let (attrs, moves, convert): (&[&str], &[(&str, &str)], bool) = match xml.name.as_str() {
+            "rsc_colocation" => (
+                &["rsc", "with-rsc"],
+                &[("rsc", "rsc-role"), ("with-rsc", "with-rsc-role")],
+                true,
+            ),
+            "rsc_order" => (
+                &["first", "then"],
+                &[("first", "first-action"), ("then", "then-action")],
+                true,
+            ),
+            "rsc_location" => (&["rsc"], &[("rsc", "role")], false),
+            _ => return Some(xml.clone()),
+        };
+        let ids: Vec<Option<String>> = attrs
+            .iter()
+            .map(|a| xml.attr(a).map(str::to_string))
+            .collect();
+        if ids.iter().any(Option::is_none) {
+            return Some(xml.clone());
+        }
+        let ids: Vec<String> = ids.into_iter().flatten().collect();
+        for id in &ids {
+            if !valid(self, id) {
+                let msg = format!("'{id}' is not a valid resource or tag");
+                self.err(xml, msg);
+                return None;
+            }
+        }
+        let tagged: Vec<bool> = ids.iter().map(|id| is_tag(self, id)).collect();
+        if !tagged.iter().any(|t| *t) {
+            return Some(xml.clone());
+        }
+        if xml.name == "rsc_colocation" && tagged.iter().all(|t| *t) {
+            self.err(xml, "two templates or tags cannot be colocated".into());
+            return None;
+        }
+        let mut out = xml.clone();
+        for (i, attr) in attrs.iter().enumerate() {
+            let id = &ids[i];
+            if !tagged[i] && !convert {
+                continue;
+            }
+            let mut set = Element::new("resource_set");
+            set.set_attr("id", id.clone());
+            if tagged[i] {
+                for m in self.tags[id].clone() {
+                    let mut e = Element::new("resource_ref");
+                    e.set_attr("id", m);
+                    set.push(e);
+                }
+                set.set_attr("sequential", "false");
+            } else {
+                let mut e = Element::new("resource_ref");
+                e.set_attr("id", id.clone());
+                set.push(e);
+            }
+            let (_, moved) = moves[i];
+            if let Some(v) = out.remove_attr(moved) {
+                let target = if xml.name == "rsc_order" {
+                    "action"
+                } else {
+                    "role"
+                };
+                set.set_attr(target, v);
+            }
+            out.remove_attr(attr);
+            out.push(set);
+        }
+        Some(out)
     }
 
     fn resolve_set(&self, set: &Element) -> Element {

@@ -53,6 +53,8 @@ pub struct Scheduler {
     /// Elements that something refers to with `id-ref`.
     pub(crate) ids: BTreeMap<String, Element>,
     pub(crate) templates: BTreeMap<String, Element>,
+    /// Tags and templates, with the resources they stand for.
+    pub(crate) tags: BTreeMap<String, Vec<String>>,
     /// Configured resources (not clone instances) by id.
     pub(crate) rsc_by_id: BTreeMap<String, RscId>,
     pub(crate) rsc_defaults: Option<Element>,
@@ -115,6 +117,7 @@ impl Scheduler {
             ids: BTreeMap::new(),
             templates: BTreeMap::new(),
             rsc_by_id: BTreeMap::new(),
+            tags: BTreeMap::new(),
             rsc_defaults: None,
             op_defaults: None,
             singletons: BTreeMap::new(),

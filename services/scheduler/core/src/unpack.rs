@@ -174,6 +174,16 @@ impl Scheduler {
         if let Some(resources) = config.child("resources") {
             self.unpack_resources(resources);
         }
+        if let Some(tags) = config.child("tags") {
+            for tag in tags.children_named("tag") {
+                let Some(id) = tag.attr("id") else { continue };
+                let refs: Vec<String> = tag
+                    .children_named("obj_ref")
+                    .filter_map(|r| r.attr("id").map(str::to_string))
+                    .collect();
+                self.tags.entry(id.to_string()).or_default().extend(refs);
+            }
+        }
         if let Some(status) = cib.child("status") {
             self.unpack_status(status);
         }
@@ -455,6 +465,12 @@ impl Scheduler {
             ));
             return xml.clone();
         };
+        if let Some(id) = xml.attr("id") {
+            self.tags
+                .entry(tid.to_string())
+                .or_default()
+                .push(id.to_string());
+        }
         let mut out = xml.clone();
         for (k, v) in &t.attrs {
             if k != "id" && out.attr(k).is_none() {
