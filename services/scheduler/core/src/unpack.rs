@@ -866,19 +866,21 @@ impl Scheduler {
                 break;
             }
         }
-        for state in pending {
-            let (Some(id), Some(uname)) = (state.attr("id"), state.attr("uname")) else {
-                continue;
-            };
-            let Some(n) = self.find_node_any(id, Some(uname)) else {
-                continue;
-            };
-            if self.nodes[n].unpacked {
-                continue;
-            }
-            if !self.settings.fencing_enabled {
-                self.nodes[n].unpacked = true;
-                self.unpack_node_lrm(n, state);
+        // With fencing enabled, whatever is left (nothing, for cluster
+        // nodes) is unpacked now; without it, offline nodes' history is
+        // never trusted.
+        if self.settings.fencing_enabled {
+            for state in pending {
+                let (Some(id), Some(uname)) = (state.attr("id"), state.attr("uname")) else {
+                    continue;
+                };
+                let Some(n) = self.find_node_any(id, Some(uname)) else {
+                    continue;
+                };
+                if !self.nodes[n].unpacked {
+                    self.nodes[n].unpacked = true;
+                    self.unpack_node_lrm(n, state);
+                }
             }
         }
     }
