@@ -375,12 +375,7 @@ impl Scheduler {
     }
 
     fn schedule_cancel(&mut self, r: RscId, task: &str, interval_ms: u64, n: NodeId) {
-        let key = op_key(&self.resources[r].id, "cancel", interval_ms);
-        let a = self.custom_action(Some(r), key, "cancel", Some(n), false);
-        self.actions[a].meta.insert("task".into(), task.to_string());
-        self.actions[a]
-            .meta
-            .insert("interval".into(), interval_ms.to_string());
+        self.new_cancel_action(r, task, interval_ms, n);
     }
 
     // ---- internal constraints ----
@@ -763,69 +758,85 @@ impl Scheduler {
         }
     }
 
-    /// Recurring monitors for the role a resource will have.
+    /// Recurring monitors for the role a resource will have, and for the
+    /// Stopped role where it will not run.
     fn create_recurring_actions(&mut self, r: RscId) {
-        if self.resources[r].flags.maintenance {
+        if self.resources[r].flags.blocked || self.resources[r].flags.maintenance {
             return;
         }
-        let start = match self.find_first_action(
-            r,
-            Some(&op_key(&self.resources[r].id, "start", 0)),
-            None,
-            None,
-        ) {
-            Some(s) => s,
-            None => self.start_action(r, self.resources[r].assigned, true),
-        };
-        for i in 0..self.resources[r].ops.len() {
-            let op = self.resources[r].ops[i].clone();
-            if op.interval_ms == 0 || !op.enabled {
+        let assigned = self.resources[r].assigned;
+        let mut start = None;
+        if let Some(n) = assigned
+            && !self.nodes[n].maintenance
+            && (self.resources[r].next_role != Role::Stopped || !self.resources[r].flags.managed)
+        {
+            start = Some(self.start_action(r, Some(n), true));
+        }
+        for op in self.resources[r].ops.clone() {
+            if !self.is_recurring_config(r, &op) {
                 continue;
             }
-            if matches!(
-                op.name.as_str(),
-                "stop"
-                    | "start"
-                    | "demote"
-                    | "promote"
-                    | "reload-agent"
-                    | "migrate_to"
-                    | "migrate_from"
-            ) {
-                continue;
+            if let Some(start) = start {
+                self.recurring_op_for_active(r, start, &op);
             }
-            let dup = self.resources[r]
-                .ops
-                .iter()
-                .filter(|o| o.name == op.name && o.interval_ms == op.interval_ms)
-                .count()
-                > 1;
-            if dup
-                && self.resources[r]
-                    .ops
-                    .iter()
-                    .position(|o| o.name == op.name && o.interval_ms == op.interval_ms)
-                    != Some(i)
-            {
-                continue;
-            }
-            let role = op.role.unwrap_or(Role::Unknown);
-            if role == Role::Stopped {
-                continue;
-            }
-            self.recurring_op_for_active(r, start, &op, role);
+            self.recurring_op_for_inactive(r, assigned, &op);
         }
     }
 
-    fn recurring_op_for_active(&mut self, r: RscId, start: ActionId, op: &OpConfig, role: Role) {
+    /// Whether a configured op is a valid, enabled recurring operation.
+    fn is_recurring_config(&mut self, r: RscId, op: &OpConfig) -> bool {
+        if op.interval_ms == 0 {
+            return false;
+        }
+        if matches!(
+            op.name.as_str(),
+            "stop"
+                | "start"
+                | "demote"
+                | "promote"
+                | "reload-agent"
+                | "migrate_to"
+                | "migrate_from"
+        ) {
+            self.diag.errors.push(format!(
+                "{}: ignoring {} because {} cannot be recurring",
+                op.xml.pos, op.id, op.name
+            ));
+            return false;
+        }
+        let same = self.resources[r]
+            .ops
+            .iter()
+            .filter(|o| o.name == op.name && o.interval_ms == op.interval_ms)
+            .count();
+        if same > 1 {
+            self.diag.errors.push(format!(
+                "{}: operation {} of {} duplicates another with the same name and interval",
+                op.xml.pos, op.id, self.resources[r].id
+            ));
+            return false;
+        }
+        if let Some(role) = op.xml.attr("role")
+            && Role::parse(role).is_none()
+        {
+            return false;
+        }
+        self.find_op_config(r, &op.name, op.interval_ms, false)
+            .is_some()
+    }
+
+    fn recurring_op_for_active(&mut self, r: RscId, start: ActionId, op: &OpConfig) {
+        let role = op.role.unwrap_or(Role::Unknown);
+        if role == Role::Stopped {
+            return;
+        }
         let node = self.resources[r].assigned;
         let key = op_key(&self.resources[r].id, &op.name, op.interval_ms);
-        let mut is_optional = true;
-        match node {
-            None => is_optional = false,
+        let is_optional = match node {
+            None => false,
             Some(n) => {
-                if !self.actions[start].optional() {
-                    is_optional = false;
+                if self.actions[start].flags.0 & AFlags::OPTIONAL == 0 {
+                    false
                 } else {
                     let existing: Vec<ActionId> = self.resources[r]
                         .actions
@@ -835,16 +846,13 @@ impl Scheduler {
                             self.actions[*a].uuid == key && self.actions[*a].node == Some(n)
                         })
                         .collect();
-                    if existing.is_empty()
-                        || existing
+                    !existing.is_empty()
+                        && !existing
                             .iter()
                             .any(|a| self.actions[*a].meta.contains_key("reschedule"))
-                    {
-                        is_optional = false;
-                    }
                 }
             }
-        }
+        };
         let next = self.resources[r].next_role;
         let role_match = if role == Role::Unknown {
             next != Role::Promoted
@@ -852,6 +860,30 @@ impl Scheduler {
             next == role
         };
         if !role_match {
+            if is_optional && let Some(n) = node {
+                let cancel = self.new_cancel_action(r, &op.name, op.interval_ms, n);
+                let after = match self.resources[r].orig_role {
+                    Role::Unpromoted | Role::Started => match next {
+                        Role::Promoted => Some("promote"),
+                        Role::Stopped => Some("stop"),
+                        _ => None,
+                    },
+                    Role::Promoted => Some("demote"),
+                    _ => None,
+                };
+                if let Some(t) = after {
+                    let k = op_key(&self.resources[r].id, t, 0);
+                    self.new_ordering(
+                        Some(r),
+                        None,
+                        Some(cancel),
+                        Some(r),
+                        Some(k),
+                        None,
+                        ar::UNRUNNABLE_FIRST_BLOCKS,
+                    );
+                }
+            }
             return;
         }
         let mon = self.custom_action(Some(r), key, &op.name, node, is_optional);
@@ -860,28 +892,144 @@ impl Scheduler {
         {
             self.actions[mon].flags.0 &= !AFlags::RUNNABLE;
         }
+        if next == Role::Promoted {
+            self.actions[mon]
+                .meta
+                .insert("op_target_rc".into(), "8".into());
+        }
         if node.is_none() || self.resources[r].flags.managed {
-            let sk = op_key(&self.resources[r].id, "start", 0);
-            let rk = op_key(&self.resources[r].id, "reload-agent", 0);
+            let id = self.resources[r].id.clone();
             let uuid = self.actions[mon].uuid.clone();
-            self.new_ordering(
-                Some(r),
-                Some(sk),
-                None,
-                None,
-                Some(uuid.clone()),
-                Some(mon),
-                ar::FIRST_IMPLIES_THEN | ar::UNRUNNABLE_FIRST_BLOCKS,
-            );
-            self.new_ordering(
-                Some(r),
-                Some(rk),
-                None,
-                None,
-                Some(uuid),
-                Some(mon),
-                ar::FIRST_IMPLIES_THEN | ar::UNRUNNABLE_FIRST_BLOCKS,
-            );
+            for t in ["start", "reload-agent"] {
+                self.new_ordering(
+                    Some(r),
+                    Some(op_key(&id, t, 0)),
+                    None,
+                    None,
+                    Some(uuid.clone()),
+                    Some(mon),
+                    ar::FIRST_IMPLIES_THEN | ar::UNRUNNABLE_FIRST_BLOCKS,
+                );
+            }
+            let after = if next == Role::Promoted {
+                Some("promote")
+            } else if self.resources[r].orig_role == Role::Promoted {
+                Some("demote")
+            } else {
+                None
+            };
+            if let Some(t) = after {
+                self.new_ordering(
+                    Some(r),
+                    Some(op_key(&id, t, 0)),
+                    None,
+                    Some(r),
+                    None,
+                    Some(mon),
+                    ar::ORDERED | ar::UNRUNNABLE_FIRST_BLOCKS,
+                );
+            }
+        }
+    }
+
+    fn new_cancel_action(&mut self, r: RscId, task: &str, interval_ms: u64, n: NodeId) -> ActionId {
+        let key = op_key(&self.resources[r].id, "cancel", interval_ms);
+        let a = self.custom_action(Some(r), key, "cancel", Some(n), false);
+        self.actions[a].meta.insert("task".into(), task.to_string());
+        self.actions[a]
+            .meta
+            .insert("interval".into(), interval_ms.to_string());
+        a
+    }
+
+    fn recurring_op_for_inactive(&mut self, r: RscId, node: Option<NodeId>, op: &OpConfig) {
+        if op.role != Some(Role::Stopped) {
+            return;
+        }
+        if !self.resources[r].flags.unique {
+            return;
+        }
+        let key = op_key(&self.resources[r].id, &op.name, op.interval_ms);
+        for stop_node in 0..self.nodes.len() {
+            let exists = self.resources[r]
+                .actions
+                .iter()
+                .any(|a| self.actions[*a].uuid == key && self.actions[*a].node == Some(stop_node));
+            if Some(stop_node) == node {
+                if exists {
+                    let cancel = self.new_cancel_action(r, &op.name, op.interval_ms, stop_node);
+                    if matches!(
+                        self.resources[r].next_role,
+                        Role::Started | Role::Unpromoted
+                    ) {
+                        let k = op_key(&self.resources[r].id, "start", 0);
+                        self.new_ordering(
+                            Some(r),
+                            None,
+                            Some(cancel),
+                            Some(r),
+                            Some(k),
+                            None,
+                            ar::UNRUNNABLE_FIRST_BLOCKS,
+                        );
+                    }
+                }
+                continue;
+            }
+            let mon = self.custom_action(Some(r), key.clone(), &op.name, Some(stop_node), exists);
+            self.actions[mon]
+                .meta
+                .insert("op_target_rc".into(), "7".into());
+            if self.resources[r].flags.managed {
+                let probe = op_key(&self.resources[r].id, "monitor", 0);
+                let probes: Vec<ActionId> = self.resources[r]
+                    .actions
+                    .iter()
+                    .copied()
+                    .filter(|a| {
+                        self.actions[*a].uuid == probe
+                            && (self.actions[*a].node.is_none()
+                                || self.actions[*a].node == Some(stop_node))
+                    })
+                    .collect();
+                for p in probes {
+                    self.order_actions(p, mon, ar::UNRUNNABLE_FIRST_BLOCKS);
+                }
+            }
+            let stops: Vec<ActionId> = self.resources[r]
+                .actions
+                .iter()
+                .copied()
+                .filter(|a| {
+                    self.actions[*a].task == "stop" && self.actions[*a].node == Some(stop_node)
+                })
+                .collect();
+            for stop in stops {
+                if !self.actions[stop].optional()
+                    && !self.actions[mon].optional()
+                    && !self.resources[r].flags.managed
+                {
+                    self.actions[mon].flags.0 |= AFlags::OPTIONAL;
+                }
+                if !self.actions[stop].runnable() {
+                    self.actions[mon].flags.0 &= !AFlags::RUNNABLE;
+                }
+                if self.resources[r].flags.managed {
+                    let k = op_key(&self.resources[r].id, "stop", 0);
+                    self.new_ordering(
+                        Some(r),
+                        Some(k),
+                        Some(stop),
+                        None,
+                        None,
+                        Some(mon),
+                        ar::FIRST_IMPLIES_THEN | ar::UNRUNNABLE_FIRST_BLOCKS,
+                    );
+                }
+            }
+            if !self.nodes[stop_node].online || self.nodes[stop_node].unclean {
+                self.actions[mon].flags.0 &= !AFlags::RUNNABLE;
+            }
         }
     }
 
