@@ -26,6 +26,7 @@ pub mod model;
 mod nvpairs;
 mod ordering;
 pub mod output;
+mod probes;
 mod report;
 mod rsc_actions;
 mod unpack;

@@ -169,6 +169,7 @@ impl Scheduler {
         for a in (0..self.actions.len()).rev() {
             self.block_colocation_dependents(a);
         }
+        self.order_probes();
         for a in (0..self.actions.len()).rev() {
             self.update_action_for_orderings(a);
         }

@@ -513,6 +513,9 @@ impl Scheduler {
     // ---- actions ----
 
     pub(crate) fn schedule_resource_actions(&mut self) {
+        if self.settings.probe_resources {
+            self.schedule_probes();
+        }
         for r in self.top.clone() {
             self.create_actions(r);
         }
