@@ -45,10 +45,10 @@ impl Scheduler {
             .get(&n)
             .copied()
             .unwrap_or_default();
-        if self.resources[r].flags.exclusive_probes || self.resources[top].flags.exclusive_probes {
-            if allowed.is_none() || mode != ProbeMode::Exclusive {
-                return false;
-            }
+        if (self.resources[r].flags.exclusive_probes || self.resources[top].flags.exclusive_probes)
+            && (allowed.is_none() || mode != ProbeMode::Exclusive)
+        {
+            return false;
         }
         if mode == ProbeMode::Never {
             return false;
