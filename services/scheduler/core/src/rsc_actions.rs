@@ -229,6 +229,7 @@ impl Scheduler {
 
     fn process_rsc_history(&mut self, entry: &Element, r: RscId, n: NodeId) {
         if self.resources[r].flags.removed {
+            self.schedule_cleanup(r, n, false);
             return;
         }
         if !self.resources[r].running_on.contains(&n) {
@@ -378,6 +379,45 @@ impl Scheduler {
         self.new_cancel_action(r, task, interval_ms, n);
     }
 
+    /// Removes a resource's history from a node after stopping it.
+    fn schedule_cleanup(&mut self, r: RscId, n: NodeId, optional: bool) {
+        if self.resources[r].flags.failed || self.nodes[n].unclean || !self.nodes[n].online {
+            return;
+        }
+        let key = op_key(&self.resources[r].id, "delete", 0);
+        self.custom_action(Some(r), key, "delete", Some(n), optional);
+        let flag = if optional {
+            ar::FIRST_IMPLIES_THEN
+        } else {
+            ar::ORDERED
+        };
+        self.order_rsc_actions(r, "stop", r, "delete", flag);
+        self.order_rsc_actions(r, "delete", r, "start", flag);
+    }
+
+    /// A removed resource's fail counts are cleared wherever it failed.
+    fn clear_failcounts_if_removed(&mut self, r: RscId) {
+        if !self.resources[r].flags.removed {
+            return;
+        }
+        for n in 0..self.nodes.len() {
+            if !self.nodes[n].online || self.failcount(n, r, true).0 == 0 {
+                continue;
+            }
+            let clear = self.clear_failcount(r, n, "it is removed");
+            let stop = op_key(&self.resources[r].id, "stop", 0);
+            self.new_ordering(
+                Some(r),
+                None,
+                Some(clear),
+                Some(r),
+                Some(stop),
+                None,
+                ar::ORDERED,
+            );
+        }
+    }
+
     // ---- internal constraints ----
 
     pub(crate) fn create_internal_constraints(&mut self) {
@@ -515,6 +555,11 @@ impl Scheduler {
     pub(crate) fn schedule_resource_actions(&mut self) {
         if self.settings.probe_resources {
             self.schedule_probes();
+        }
+        if self.settings.stop_removed {
+            for r in self.top.clone() {
+                self.clear_failcounts_if_removed(r);
+            }
         }
         for r in self.top.clone() {
             self.create_actions(r);

@@ -174,6 +174,15 @@ impl Scheduler {
         if let Some(resources) = config.child("resources") {
             self.unpack_resources(resources);
         }
+        // Pacemaker sorts configured resources by priority (stably); removed
+        // resources found in the status section are appended later.
+        let mut top = self.top.clone();
+        top.sort_by(|a, b| {
+            self.resources[*b]
+                .priority
+                .cmp(&self.resources[*a].priority)
+        });
+        self.top = top;
         if let Some(tags) = config.child("tags") {
             for tag in tags.children_named("tag") {
                 let Some(id) = tag.attr("id") else { continue };
@@ -187,14 +196,6 @@ impl Scheduler {
         if let Some(status) = cib.child("status") {
             self.unpack_status(status);
         }
-        // Pacemaker sorts top-level resources by priority (stably).
-        let mut top = self.top.clone();
-        top.sort_by(|a, b| {
-            self.resources[*b]
-                .priority
-                .cmp(&self.resources[*a].priority)
-        });
-        self.top = top;
         if let Some(constraints) = config.child("constraints") {
             self.unpack_constraints(constraints);
         }
@@ -702,7 +703,14 @@ impl Scheduler {
                     self.resources[idx].children.push(ci);
                 }
             }
-            _ => {}
+            Variant::Bundle => {
+                if let Some(c) = xml.child("primitive")
+                    && let Some(ci) = self.unpack_resource(c, Some(idx))
+                {
+                    self.resources[idx].children.push(ci);
+                }
+            }
+            Variant::Primitive => {}
         }
         // Symmetric clusters allow every node by default.
         if self.settings.symmetric {
@@ -1164,6 +1172,12 @@ impl Scheduler {
         }
         let rsc = match self.find_history_rsc(n, rid) {
             Some(r) => r,
+            None if self.is_bundle_generated(rid) => {
+                // Bundles' implicit resources are scheduled in part 2; until
+                // then their history is left alone rather than treated as
+                // removed resources to stop.
+                return;
+            }
             None => self.removed_resource(entry, rid),
         };
         ops.reverse();
@@ -1193,6 +1207,21 @@ impl Scheduler {
         }
     }
 
+    /// Whether a history id names a resource a configured bundle generates
+    /// (its containers, IP addresses, remote connections or replicas).
+    fn is_bundle_generated(&self, rid: &str) -> bool {
+        self.resources.iter().any(|r| {
+            r.variant == Variant::Bundle
+                && rid.len() > r.id.len()
+                && rid.starts_with(r.id.as_str())
+                && rid.as_bytes()[r.id.len()] == b'-'
+        }) || self.resources.iter().any(|r| {
+            r.parent
+                .is_some_and(|p| self.resources[p].variant == Variant::Bundle)
+                && rid.split(':').next() == Some(r.id.as_str())
+        })
+    }
+
     /// A history entry for a resource no longer configured: an orphan that
     /// must be stopped.
     fn removed_resource(&mut self, entry: &Element, rid: &str) -> RscId {
@@ -1207,7 +1236,9 @@ impl Scheduler {
             .unpack_resource(&xml, None)
             .expect("a built primitive has an id");
         self.resources[idx].flags.removed = true;
-        if !self.settings.stop_removed {
+        if self.settings.stop_removed {
+            self.resource_location(idx, None, Score::NEG_INFINITY);
+        } else {
             self.resources[idx].flags.managed = false;
         }
         self.top.push(idx);
