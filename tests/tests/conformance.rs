@@ -73,6 +73,9 @@ struct Outcome {
     name: String,
     pass: bool,
     diff: String,
+    /// The stricter levels, for cases that pass: revised status and scores.
+    status_ok: bool,
+    scores_ok: bool,
 }
 
 fn run_case(dir: &Path, name: &str, args: &[String]) -> Outcome {
@@ -87,6 +90,8 @@ fn run_case(dir: &Path, name: &str, args: &[String]) -> Outcome {
                 name: name.into(),
                 pass: false,
                 diff: format!("parse error: {e}"),
+                status_ok: false,
+                scores_ok: false,
             };
         }
     };
@@ -102,18 +107,35 @@ fn run_case(dir: &Path, name: &str, args: &[String]) -> Outcome {
     }
     let result = std::panic::catch_unwind(|| {
         let s = Scheduler::run(&doc, &Options { now: Some(now) });
-        s.transition_summary()
+        (
+            s.transition_summary(),
+            format!("Revised Cluster Status:\n{}", s.cluster_status(true)),
+            s.score_lines(),
+        )
     });
-    let got: Vec<String> = match result {
-        Ok(lines) => lines.iter().map(|l| fold(l)).collect(),
+    let (got, status, scores): (Vec<String>, String, Vec<String>) = match result {
+        Ok((lines, status, scores)) => (lines.iter().map(|l| fold(l)).collect(), status, scores),
         Err(_) => {
             return Outcome {
                 name: name.into(),
                 pass: false,
                 diff: "panicked".into(),
+                status_ok: false,
+                scores_ok: false,
             };
         }
     };
+    let want_status = section(&expected, "Revised Cluster Status:");
+    let status_ok = section(&status, "Revised Cluster Status:") == want_status;
+    let want_scores: BTreeSet<String> =
+        std::fs::read_to_string(dir.join("scores").join(format!("{name}.scores")))
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.contains("allocation score") || l.contains("promotion score"))
+            .map(fold)
+            .collect();
+    let got_scores: BTreeSet<String> = scores.iter().map(|l| fold(l)).collect();
+    let scores_ok = want_scores == got_scores;
     let pass = got == want;
     let mut diff = String::new();
     if !pass {
@@ -135,6 +157,8 @@ fn run_case(dir: &Path, name: &str, args: &[String]) -> Outcome {
         name: name.into(),
         pass,
         diff,
+        status_ok,
+        scores_ok,
     }
 }
 
@@ -181,6 +205,9 @@ fn scheduler_conformance() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(20);
+    let status_ok = outcomes.iter().filter(|o| o.pass && o.status_ok).count();
+    let scores_ok = outcomes.iter().filter(|o| o.pass && o.scores_ok).count();
+    println!("stricter levels among passing cases: revised status {status_ok}, scores {scores_ok}");
     let mut shown = 0;
     for l in &ladder {
         if let Some(o) = outcomes.iter().find(|o| &o.name == l && !o.pass)
