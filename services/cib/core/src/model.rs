@@ -110,7 +110,11 @@ pub struct CibVersion {
 /// `admin_epoch.epoch.num_updates`, as Pacemaker prints versions.
 impl fmt::Display for CibVersion {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}.{}.{}", self.admin_epoch, self.epoch, self.num_updates)
+        write!(
+            f,
+            "{}.{}.{}",
+            self.admin_epoch, self.epoch, self.num_updates
+        )
     }
 }
 
@@ -357,9 +361,17 @@ const OPTIONS: &[OptDef] = &[
     opt("election-timeout", OptKind::Duration, Some("2min")),
     opt("shutdown-escalation", OptKind::Duration, Some("20min")),
     opt("join-integration-timeout", OptKind::Duration, Some("3min")),
-    opt("join-finalization-timeout", OptKind::Duration, Some("30min")),
+    opt(
+        "join-finalization-timeout",
+        OptKind::Duration,
+        Some("30min"),
+    ),
     opt("transition-delay", OptKind::Duration, Some("0s")),
-    opt("no-quorum-policy", OptKind::SelectCi(NO_QUORUM), Some("stop")),
+    opt(
+        "no-quorum-policy",
+        OptKind::SelectCi(NO_QUORUM),
+        Some("stop"),
+    ),
     opt("shutdown-lock", OptKind::Bool, Some("false")),
     opt("shutdown-lock-limit", OptKind::Duration, Some("0")),
     opt("enable-acl", OptKind::Bool, Some("false")),
@@ -380,7 +392,12 @@ const OPTIONS: &[OptDef] = &[
         OptKind::Select(&["reboot", "off"]),
         Some("reboot"),
     ),
-    opt_alt("fencing-reaction", "fence-reaction", OptKind::Text, Some("stop")),
+    opt_alt(
+        "fencing-reaction",
+        "fence-reaction",
+        OptKind::Text,
+        Some("stop"),
+    ),
     opt_alt(
         "fencing-timeout",
         "stonith-timeout",
@@ -426,7 +443,11 @@ const OPTIONS: &[OptDef] = &[
     opt("pe-error-series-max", OptKind::Int, Some("-1")),
     opt("pe-warn-series-max", OptKind::Int, Some("5000")),
     opt("pe-input-series-max", OptKind::Int, Some("4000")),
-    opt("node-health-strategy", OptKind::SelectCi(HEALTH), Some("none")),
+    opt(
+        "node-health-strategy",
+        OptKind::SelectCi(HEALTH),
+        Some("none"),
+    ),
     opt("node-health-base", OptKind::Int, Some("0")),
     opt("node-health-green", OptKind::Int, Some("0")),
     opt("node-health-yellow", OptKind::Int, Some("0")),
@@ -449,9 +470,7 @@ fn option_value_valid(kind: OptKind, value: &str) -> bool {
         OptKind::Bool => parse_bool(value).is_some(),
         OptKind::Duration => time::interval_spec(Some(value)).error.is_none(),
         OptKind::Int => {
-            is_infinity(value)
-                || value == "-INFINITY"
-                || matches!(scan_ll(value), ScanLl::Ok(..))
+            is_infinity(value) || value == "-INFINITY" || matches!(scan_ll(value), ScanLl::Ok(..))
         }
         OptKind::PositiveInt => {
             is_infinity(value) || matches!(scan_ll(value), ScanLl::Ok(v, _) if v > 0)
@@ -700,9 +719,7 @@ impl ClusterOptions {
             },
             fencing_timeout_ms: ms("fencing-timeout"),
             have_watchdog: b("have-watchdog"),
-            fencing_watchdog_timeout: get("fencing-watchdog-timeout")
-                .unwrap_or("0")
-                .to_string(),
+            fencing_watchdog_timeout: get("fencing-watchdog-timeout").unwrap_or("0").to_string(),
             fencing_max_attempts: int("fencing-max-attempts"),
             concurrent_fencing: b("concurrent-fencing"),
             startup_fencing: b("startup-fencing"),
@@ -1508,7 +1525,9 @@ pub struct Status<'a> {
 
 impl<'a> Status<'a> {
     /// Every history entry of every node, in document order.
-    pub fn history(&self) -> impl Iterator<Item = (&NodeState<'a>, &LrmResource<'a>, &HistoryOp<'a>)> {
+    pub fn history(
+        &self,
+    ) -> impl Iterator<Item = (&NodeState<'a>, &LrmResource<'a>, &HistoryOp<'a>)> {
         self.node_states.iter().flat_map(|ns| {
             ns.resources
                 .iter()
@@ -1663,7 +1682,10 @@ impl<'a> Builder<'a, '_> {
         let id = self.required_id(el, "node");
         let uname = el.attr("uname").filter(|s| !s.is_empty());
         if uname.is_none() {
-            self.error(el, "this node has no uname and is ignored; set uname to the node's name");
+            self.error(
+                el,
+                "this node has no uname and is ignored; set uname to the node's name",
+            );
         }
         let kind = match el.attr("type") {
             None => NodeKind::Member,
@@ -1757,12 +1779,8 @@ impl<'a> Builder<'a, '_> {
         } else {
             None
         };
-        let template = template_id.and_then(|t| {
-            templates
-                .iter()
-                .copied()
-                .find(|e| e.attr("id") == Some(t))
-        });
+        let template =
+            template_id.and_then(|t| templates.iter().copied().find(|e| e.attr("id") == Some(t)));
         let get = |a: &str| {
             el.attr(a)
                 .filter(|s| !s.is_empty())
@@ -1826,13 +1844,19 @@ impl<'a> Builder<'a, '_> {
                 "primitive" => children.extend(self.primitive(c, templates)),
                 "group" | "clone" | "master" | "bundle" => self.error(
                     c,
-                    format!("a group may hold only primitives; this <{}> is ignored", c.name),
+                    format!(
+                        "a group may hold only primitives; this <{}> is ignored",
+                        c.name
+                    ),
                 ),
                 _ => {}
             }
         }
         if children.is_empty() {
-            self.error(el, format!("group '{id}' has no primitives; add at least one or remove it"));
+            self.error(
+                el,
+                format!("group '{id}' has no primitives; add at least one or remove it"),
+            );
         }
         Some(Group {
             element: el,
@@ -1844,7 +1868,11 @@ impl<'a> Builder<'a, '_> {
         })
     }
 
-    fn clone_rsc(&mut self, el: &'a Element, templates: &[&'a Element]) -> Option<CloneResource<'a>> {
+    fn clone_rsc(
+        &mut self,
+        el: &'a Element,
+        templates: &[&'a Element],
+    ) -> Option<CloneResource<'a>> {
         let id = self.required_id(el, "clone")?;
         let mut child = None;
         for c in el.elements() {
@@ -1854,7 +1882,10 @@ impl<'a> Builder<'a, '_> {
                 "clone" | "master" | "bundle" => {
                     self.error(
                         c,
-                        format!("a clone may hold only a primitive or a group; this <{}> is ignored", c.name),
+                        format!(
+                            "a clone may hold only a primitive or a group; this <{}> is ignored",
+                            c.name
+                        ),
                     );
                     None
                 }
@@ -1872,7 +1903,10 @@ impl<'a> Builder<'a, '_> {
             }
         }
         if child.is_none() {
-            self.error(el, format!("clone '{id}' has nothing to clone; add a primitive or a group"));
+            self.error(
+                el,
+                format!("clone '{id}' has nothing to clone; add a primitive or a group"),
+            );
         }
         Some(CloneResource {
             element: el,
@@ -1897,27 +1931,42 @@ impl<'a> Builder<'a, '_> {
                 _ => continue,
             };
             if container.is_some() {
-                self.error(c, format!("bundle '{id}' already has a container; this one is ignored"));
+                self.error(
+                    c,
+                    format!("bundle '{id}' already has a container; this one is ignored"),
+                );
                 continue;
             }
             if kind == ContainerKind::Rkt {
-                self.error(c, "rkt containers are no longer supported; use podman or docker");
+                self.error(
+                    c,
+                    "rkt containers are no longer supported; use podman or docker",
+                );
             }
             if c.attr("image").is_none_or(str::is_empty) {
-                self.error(c, format!("the container of bundle '{id}' has no image; set image"));
+                self.error(
+                    c,
+                    format!("the container of bundle '{id}' has no image; set image"),
+                );
             }
             container = Some(c);
             container_kind = Some(kind);
         }
         if container.is_none() {
-            self.error(el, format!("bundle '{id}' has no container; add a <podman> or <docker> element"));
+            self.error(
+                el,
+                format!("bundle '{id}' has no container; add a <podman> or <docker> element"),
+            );
         }
         let network = el.child("network");
         let storage = el.child("storage");
         let mut primitives = el.children_named("primitive");
         let primitive = primitives.next().and_then(|p| self.primitive(p, templates));
         for extra in primitives {
-            self.error(extra, format!("bundle '{id}' may hold only one primitive; this one is ignored"));
+            self.error(
+                extra,
+                format!("bundle '{id}' may hold only one primitive; this one is ignored"),
+            );
         }
         Some(Bundle {
             element: el,
@@ -1954,7 +2003,10 @@ impl<'a> Builder<'a, '_> {
     fn resource_set(&mut self, el: &'a Element) -> Option<ResourceSet<'a>> {
         let target = self.deref(el)?;
         if id_of(target).is_none() {
-            self.error(el, "this resource_set has no id and is ignored; give it a unique id");
+            self.error(
+                el,
+                "this resource_set has no id and is ignored; give it a unique id",
+            );
             return None;
         }
         let resources: Vec<_> = target
@@ -2002,7 +2054,10 @@ impl<'a> Builder<'a, '_> {
         let rules: Vec<_> = el.children_named("rule").collect();
         let score = self.score_attr(el, "score", "the constraint is ignored");
         if node.is_some() && el.attr("score").is_none() && rules.is_empty() {
-            self.error(el, "this location constraint has a node but no score; set score");
+            self.error(
+                el,
+                "this location constraint has a node but no score; set score",
+            );
         } else if node.is_none() && rules.is_empty() {
             self.error(
                 el,
@@ -2017,7 +2072,9 @@ impl<'a> Builder<'a, '_> {
             Some(v) => {
                 self.error(
                     el,
-                    format!("'{v}' is not a valid resource-discovery; use always, never or exclusive"),
+                    format!(
+                        "'{v}' is not a valid resource-discovery; use always, never or exclusive"
+                    ),
                 );
                 Discovery::Always
             }
@@ -2039,8 +2096,14 @@ impl<'a> Builder<'a, '_> {
     fn colocation(&mut self, el: &'a Element, id: &'a str) -> Colocation<'a> {
         let sets = self.sets(el);
         let (rsc, with_rsc) = (el.attr("rsc"), el.attr("with-rsc"));
-        if sets.is_empty() && el.child("resource_set").is_none() && (rsc.is_none() || with_rsc.is_none()) {
-            self.error(el, "this colocation needs both rsc and with-rsc (or resource sets)");
+        if sets.is_empty()
+            && el.child("resource_set").is_none()
+            && (rsc.is_none() || with_rsc.is_none())
+        {
+            self.error(
+                el,
+                "this colocation needs both rsc and with-rsc (or resource sets)",
+            );
         }
         let score = match el.attr("score") {
             None => Some(Score::ZERO),
@@ -2048,7 +2111,10 @@ impl<'a> Builder<'a, '_> {
         };
         let influence = self.bool_attr(el, "influence");
         if el.attr("symmetrical").and_then(parse_bool) == Some(true) {
-            self.warning(el, "colocations have no symmetrical attribute any more; it is ignored");
+            self.warning(
+                el,
+                "colocations have no symmetrical attribute any more; it is ignored",
+            );
         }
         Colocation {
             element: el,
@@ -2067,8 +2133,14 @@ impl<'a> Builder<'a, '_> {
     fn order(&mut self, el: &'a Element, id: &'a str) -> Order<'a> {
         let sets = self.sets(el);
         let (first, then) = (el.attr("first"), el.attr("then"));
-        if sets.is_empty() && el.child("resource_set").is_none() && (first.is_none() || then.is_none()) {
-            self.error(el, "this ordering needs both first and then (or resource sets)");
+        if sets.is_empty()
+            && el.child("resource_set").is_none()
+            && (first.is_none() || then.is_none())
+        {
+            self.error(
+                el,
+                "this ordering needs both first and then (or resource sets)",
+            );
         }
         let kind = match (self.kind_attr(el), el.attr("kind"), el.attr("score")) {
             (Some(k), _, _) => k,
@@ -2087,7 +2159,9 @@ impl<'a> Builder<'a, '_> {
         if symmetrical == Some(true) && kind == OrderKind::Serialize {
             self.warning(el, "symmetrical is ignored for kind Serialize");
         }
-        let first_action = self.action_attr(el, "first-action").unwrap_or(ConstraintAction::Start);
+        let first_action = self
+            .action_attr(el, "first-action")
+            .unwrap_or(ConstraintAction::Start);
         let then_action = self.action_attr(el, "then-action").unwrap_or(first_action);
         Order {
             element: el,
@@ -2111,23 +2185,28 @@ impl<'a> Builder<'a, '_> {
         }
         let rsc = el.attr("rsc");
         if rsc.is_none() && el.child("resource_set").is_none() {
-            self.error(el, "this ticket constraint names no resource; set rsc or add a resource_set");
+            self.error(
+                el,
+                "this ticket constraint names no resource; set rsc or add a resource_set",
+            );
         }
         let loss_policy = match el.attr("loss-policy") {
             None => LossPolicy::Stop,
-            Some(v) => match v.to_ascii_lowercase().as_str() {
-                "stop" => LossPolicy::Stop,
-                "demote" => LossPolicy::Demote,
-                "fence" => LossPolicy::Fence,
-                "freeze" => LossPolicy::Freeze,
-                _ => {
-                    self.error(
+            Some(v) => {
+                match v.to_ascii_lowercase().as_str() {
+                    "stop" => LossPolicy::Stop,
+                    "demote" => LossPolicy::Demote,
+                    "fence" => LossPolicy::Fence,
+                    "freeze" => LossPolicy::Freeze,
+                    _ => {
+                        self.error(
                         el,
                         format!("'{v}' is not a valid loss-policy; use stop, demote, fence or freeze"),
                     );
-                    LossPolicy::Stop
+                        LossPolicy::Stop
+                    }
                 }
-            },
+            }
         };
         TicketConstraint {
             element: el,
@@ -2380,7 +2459,10 @@ impl<'a> Cib<'a> {
         }
         let status_el = root.child("status");
         if status_el.is_none() {
-            b.error(root, "the <status> section is missing; add an empty <status/>");
+            b.error(
+                root,
+                "the <status> section is missing; add an empty <status/>",
+            );
         }
 
         let mut version = CibVersion::default();
@@ -2395,7 +2477,9 @@ impl<'a> Cib<'a> {
                     Ok(n) => *slot = n,
                     Err(_) => b.error(
                         root,
-                        format!("'{v}' is not a valid {attr} (a non-negative integer); 0 is assumed"),
+                        format!(
+                            "'{v}' is not a valid {attr} (a non-negative integer); 0 is assumed"
+                        ),
                     ),
                 },
             }
@@ -2403,7 +2487,10 @@ impl<'a> Cib<'a> {
         let have_quorum = match root.attr("have-quorum") {
             None => false,
             Some(v) => parse_bool(v).unwrap_or_else(|| {
-                b.error(root, format!("'{v}' is not a valid have-quorum; use true or false"));
+                b.error(
+                    root,
+                    format!("'{v}' is not a valid have-quorum; use true or false"),
+                );
                 false
             }),
         };
@@ -2433,11 +2520,7 @@ impl<'a> Cib<'a> {
 
         let nodes = configuration
             .child("nodes")
-            .map(|n| {
-                n.children_named("node")
-                    .filter_map(|e| b.node(e))
-                    .collect()
-            })
+            .map(|n| n.children_named("node").filter_map(|e| b.node(e)).collect())
             .unwrap_or_default();
 
         let resources_el = configuration.child("resources");
@@ -2467,7 +2550,10 @@ impl<'a> Cib<'a> {
                     .filter_map(|r| match id_of(r) {
                         Some(rid) => Some((r, rid)),
                         None => {
-                            b.error(r, format!("an obj_ref of tag '{id}' has no id and is ignored"));
+                            b.error(
+                                r,
+                                format!("an obj_ref of tag '{id}' has no id and is ignored"),
+                            );
                             None
                         }
                     })
@@ -2567,7 +2653,12 @@ impl<'a> Cib<'a> {
             };
             let resolve = |id: &str| self.ids.get(id);
             crate::rules::unpack_nvpair_sets_into(
-                crm_config, &opts, &ctx, &resolve, &mut values, &mut log,
+                crm_config,
+                &opts,
+                &ctx,
+                &resolve,
+                &mut values,
+                &mut log,
             );
         }
         let mut need_time = false;
@@ -2731,7 +2822,9 @@ mod tests {
             (
                 "<nvpair id=\"o1\" name=\"stonith-enabled\" value=\"false\"/>",
                 &[("fencing-enabled", "false")],
-                &["1:198: <nvpair id=\"o1\">: cluster option 'stonith-enabled' is a deprecated name; use 'fencing-enabled' instead"],
+                &[
+                    "1:198: <nvpair id=\"o1\">: cluster option 'stonith-enabled' is a deprecated name; use 'fencing-enabled' instead",
+                ],
             ),
             (
                 "<nvpair id=\"o1\" name=\"fencing-enabled\" value=\"true\"/>\
@@ -2742,7 +2835,9 @@ mod tests {
             (
                 "<nvpair id=\"o1\" name=\"no-quorum-policy\" value=\"sometimes\"/>",
                 &[("no-quorum-policy", "stop")],
-                &["1:198: <nvpair id=\"o1\">: 'sometimes' is not a valid value for cluster option 'no-quorum-policy' (expected one of stop, freeze, ignore, demote, fence, suicide); using the default 'stop'"],
+                &[
+                    "1:198: <nvpair id=\"o1\">: 'sometimes' is not a valid value for cluster option 'no-quorum-policy' (expected one of stop, freeze, ignore, demote, fence, suicide); using the default 'stop'",
+                ],
             ),
             (
                 "<nvpair id=\"o1\" name=\"cluster-recheck-interval\" value=\"soon\"/>\
@@ -2764,8 +2859,13 @@ mod tests {
             (
                 "<nvpair id=\"o1\" name=\"no-quorum-policy\" value=\"Suicide\"/>\
                  <nvpair id=\"o2\" name=\"fencing-action\" value=\"OFF\"/>",
-                &[("no-quorum-policy", "Suicide"), ("fencing-action", "reboot")],
-                &["1:271: <nvpair id=\"o2\">: 'OFF' is not a valid value for cluster option 'fencing-action' (expected one of reboot, off); using the default 'reboot'"],
+                &[
+                    ("no-quorum-policy", "Suicide"),
+                    ("fencing-action", "reboot"),
+                ],
+                &[
+                    "1:271: <nvpair id=\"o2\">: 'OFF' is not a valid value for cluster option 'fencing-action' (expected one of reboot, off); using the default 'reboot'",
+                ],
             ),
         ]);
     }
@@ -2882,7 +2982,10 @@ mod tests {
         assert_eq!(bun.port_mappings.len(), 1);
         assert_eq!(bun.storage_mappings.len(), 1);
         let rids: Vec<_> = cib.resource_ids().into_keys().collect();
-        assert_eq!(rids, ["a", "b", "bun", "c", "c1", "cg", "g", "ip", "m", "s", "web"]);
+        assert_eq!(
+            rids,
+            ["a", "b", "bun", "c", "c1", "cg", "g", "ip", "m", "s", "web"]
+        );
     }
 
     #[test]
@@ -2904,7 +3007,10 @@ mod tests {
         let cib = Cib::from_document(&d).unwrap();
         let msgs = errors(&cib);
         assert_eq!(msgs.len(), 1, "{msgs:?}");
-        assert!(msgs[0].contains("score in an ordering is deprecated"), "{msgs:?}");
+        assert!(
+            msgs[0].contains("score in an ordering is deprecated"),
+            "{msgs:?}"
+        );
         let [
             Constraint::Location(l1),
             Constraint::Location(l2),
@@ -2916,17 +3022,41 @@ mod tests {
         else {
             panic!("{:?}", cib.constraints)
         };
-        assert_eq!((l1.node, l1.score, l1.discovery), (Some("node1"), Some(Score::NEG_INFINITY), Discovery::Never));
-        assert_eq!((l2.rsc_pattern, l2.role, l2.rules.len()), (Some("^b"), Some(Role::Promoted), 1));
+        assert_eq!(
+            (l1.node, l1.score, l1.discovery),
+            (Some("node1"), Some(Score::NEG_INFINITY), Discovery::Never)
+        );
+        assert_eq!(
+            (l2.rsc_pattern, l2.role, l2.rules.len()),
+            (Some("^b"), Some(Role::Promoted), 1)
+        );
         assert_eq!(
             (c1.score, c1.with_rsc_role, c1.node_attribute, c1.influence),
-            (Some(Score::new(100)), Some(Role::Promoted), "rack", Some(false))
+            (
+                Some(Score::new(100)),
+                Some(Role::Promoted),
+                "rack",
+                Some(false)
+            )
         );
         assert_eq!(
-            (o1.first_action, o1.then_action, o1.kind, o1.is_symmetrical()),
-            (ConstraintAction::Promote, ConstraintAction::Promote, OrderKind::Serialize, false)
+            (
+                o1.first_action,
+                o1.then_action,
+                o1.kind,
+                o1.is_symmetrical()
+            ),
+            (
+                ConstraintAction::Promote,
+                ConstraintAction::Promote,
+                OrderKind::Serialize,
+                false
+            )
         );
-        assert_eq!((o2.kind, o2.is_symmetrical(), o2.sets.len()), (OrderKind::Optional, false, 1));
+        assert_eq!(
+            (o2.kind, o2.is_symmetrical(), o2.sets.len()),
+            (OrderKind::Optional, false, 1)
+        );
         let ids: Vec<_> = o2.sets[0].resources.iter().map(|(_, id)| *id).collect();
         assert_eq!((ids, o2.sets[0].sequential), (vec!["a", "b"], Some(false)));
         assert_eq!((t1.ticket, t1.loss_policy), (Some("T"), LossPolicy::Demote));
@@ -2957,13 +3087,30 @@ mod tests {
         let cib = Cib::from_document(&d).unwrap();
         let msgs = errors(&cib);
         assert_eq!(msgs.len(), 1, "{msgs:?}");
-        assert!(msgs[0].contains("'sometimes' is not a valid in_ccm"), "{msgs:?}");
+        assert!(
+            msgs[0].contains("'sometimes' is not a valid in_ccm"),
+            "{msgs:?}"
+        );
         let [n1, n2, n3] = &cib.status.node_states[..] else {
             panic!()
         };
-        assert_eq!((n1.in_ccm, n1.crmd), (Presence::Up { since: None }, Presence::Up { since: None }));
-        assert_eq!((n1.join, n1.expected), (Some(JoinState::Member), Some(JoinState::Member)));
-        assert_eq!((n2.in_ccm, n2.crmd), (Presence::Up { since: Some(1_700_000_000) }, Presence::Down));
+        assert_eq!(
+            (n1.in_ccm, n1.crmd),
+            (Presence::Up { since: None }, Presence::Up { since: None })
+        );
+        assert_eq!(
+            (n1.join, n1.expected),
+            (Some(JoinState::Member), Some(JoinState::Member))
+        );
+        assert_eq!(
+            (n2.in_ccm, n2.crmd),
+            (
+                Presence::Up {
+                    since: Some(1_700_000_000)
+                },
+                Presence::Down
+            )
+        );
         assert_eq!((n3.in_ccm, n3.crmd), (Presence::Invalid, Presence::Absent));
         let fa: Vec<_> = n1
             .fail_attrs
@@ -2973,9 +3120,27 @@ mod tests {
         assert_eq!(
             fa,
             [
-                (FailAttrKind::FailCount, "web", "web", Some(("monitor", 10_000)), Some(3)),
-                (FailAttrKind::LastFailure, "web", "web", Some(("monitor", 10_000)), Some(1_699_999_999)),
-                (FailAttrKind::FailCount, "db:1", "db", Some(("migrate_to", 0)), Some(1_000_000)),
+                (
+                    FailAttrKind::FailCount,
+                    "web",
+                    "web",
+                    Some(("monitor", 10_000)),
+                    Some(3)
+                ),
+                (
+                    FailAttrKind::LastFailure,
+                    "web",
+                    "web",
+                    Some(("monitor", 10_000)),
+                    Some(1_699_999_999)
+                ),
+                (
+                    FailAttrKind::FailCount,
+                    "db:1",
+                    "db",
+                    Some(("migrate_to", 0)),
+                    Some(1_000_000)
+                ),
                 (FailAttrKind::FailCount, "old", "old", None, Some(1)),
             ]
         );
@@ -2984,11 +3149,28 @@ mod tests {
         let (_, r, op) = hist[0];
         assert_eq!((r.id, r.agent_type), ("web", Some("apache")));
         assert_eq!(
-            (op.operation, op.call_id, op.rc_code, op.op_status, op.target_rc(), op.last_rc_change),
-            (Some("start"), Some(4), Some(0), Some(OpStatus::Done), 0, Some(1_699_999_000))
+            (
+                op.operation,
+                op.call_id,
+                op.rc_code,
+                op.op_status,
+                op.target_rc(),
+                op.last_rc_change
+            ),
+            (
+                Some("start"),
+                Some(4),
+                Some(0),
+                Some(OpStatus::Done),
+                0,
+                Some(1_699_999_000)
+            )
         );
         let key = op.transition_key.unwrap();
-        assert_eq!((key.action_id, key.transition_id, key.uuid.len()), (3, 7, 36));
+        assert_eq!(
+            (key.action_id, key.transition_id, key.uuid.len()),
+            (3, 7, 36)
+        );
         assert_eq!(op.transition_magic.unwrap().rc, 0);
         assert_eq!(hist[1].2.interval_ms, 10_000);
         assert_eq!(cib.status.tickets[0].id, "T");
@@ -3004,7 +3186,10 @@ mod tests {
         assert_eq!(TransitionKey::parse("1:2"), None);
         assert_eq!(TransitionKey::parse("1:2:x:abc"), None);
         assert_eq!(TransitionKey::parse("1:2:7:abc").unwrap().target_rc, 7);
-        assert_eq!(TransitionMagic::parse("2:1;1:2:7:abc").unwrap().op_status, 2);
+        assert_eq!(
+            TransitionMagic::parse("2:1;1:2:7:abc").unwrap().op_status,
+            2
+        );
         assert_eq!(strip_instance("a:12"), "a");
         assert_eq!(strip_instance("a:b"), "a:b");
         for (s, want) in [
@@ -3028,8 +3213,15 @@ mod tests {
     fn not_a_cib() {
         let d = Document::parse("<foo/>").unwrap();
         let e = Cib::from_document(&d).unwrap_err();
-        assert_eq!(e[0].to_string(), "1:1: <foo>: the root element must be <cib>, not <foo>");
+        assert_eq!(
+            e[0].to_string(),
+            "1:1: <foo>: the root element must be <cib>, not <foo>"
+        );
         let d = Document::parse("<cib><status/></cib>").unwrap();
-        assert!(Cib::from_document(&d).unwrap_err()[0].message.contains("no <configuration>"));
+        assert!(
+            Cib::from_document(&d).unwrap_err()[0]
+                .message
+                .contains("no <configuration>")
+        );
     }
 }

@@ -266,8 +266,13 @@ impl Scheduler {
         self.resources[r].assigned
     }
 
-    /// Records allocation scores as crm_simulate -s prints them.
+    /// Records allocation scores as crm_simulate -s prints them: the
+    /// resource's and, recursively, its children's (never for removed
+    /// resources).
     fn log_scores(&mut self, func: &str, r: RscId) {
+        if self.resources[r].flags.removed {
+            return;
+        }
         let mut lines = Vec::new();
         for (n, s) in &self.resources[r].allowed {
             lines.push(format!(
@@ -276,6 +281,9 @@ impl Scheduler {
             ));
         }
         self.scores.extend(lines);
+        for c in self.children_of(r) {
+            self.log_scores(func, c);
+        }
     }
 
     /// Whether `n` can run resources, optionally requiring a non-negative
