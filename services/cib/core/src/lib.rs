@@ -3,8 +3,6 @@
 //! Parses Pacemaker's CIB XML into a lossless tree ([`xml`]) and offers typed
 //! views of what the scheduler needs. Pure: no I/O, no clock.
 
-pub mod model;
 pub mod rules;
 pub mod time;
-pub mod validate;
 pub mod xml;
