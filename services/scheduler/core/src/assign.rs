@@ -90,7 +90,10 @@ impl Scheduler {
         if rsc.migration_threshold == 0 || rsc.flags.ignore_failure {
             return None;
         }
-        let (count, _) = self.failcount(n, r, true);
+        let (mut count, _) = self.failcount(n, r, true);
+        for &l in &rsc.launched {
+            count += self.failcount(n, l, true).0;
+        }
         if count <= 0 {
             return None;
         }

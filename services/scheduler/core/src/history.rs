@@ -361,7 +361,9 @@ impl Scheduler {
             Some("migrate") => Some(OnFail::Ban),
             Some("stop") => Some(OnFail::Stop),
             Some("restart") => Some(OnFail::Restart),
-            Some("restart-container") => None,
+            Some("restart-container") => self.resources[rsc]
+                .launcher
+                .map(|_| OnFail::RestartContainer),
             Some("demote") => Some(OnFail::Demote),
             Some(other) => {
                 self.diag.errors.push(format!(
@@ -374,7 +376,9 @@ impl Scheduler {
         if let Some(f) = explicit {
             return f;
         }
-        if task == "stop" {
+        if self.resources[rsc].launcher.is_some() {
+            OnFail::RestartContainer
+        } else if task == "stop" {
             if self.settings.fencing_enabled {
                 OnFail::FenceNode
             } else {
@@ -759,7 +763,10 @@ impl Scheduler {
             OnFail::RestartContainer | OnFail::ResetRemote => {
                 self.resources[rsc].flags.failed = true;
                 self.resources[rsc].flags.stop_if_failed = true;
-                if known_active {
+                if let (OnFail::RestartContainer, Some(l)) = (on_fail, self.resources[rsc].launcher)
+                {
+                    self.stop_action(l, n, false);
+                } else if known_active {
                     self.stop_action(rsc, n, false);
                 }
             }

@@ -159,6 +159,10 @@ pub struct Resource {
     /// Group: members are ordered / colocated.
     pub group_ordered: bool,
     pub group_colocated: bool,
+    /// The resource whose start launches this one (`container` meta).
+    pub launcher: Option<RscId>,
+    /// Resources this one launches.
+    pub launched: Vec<RscId>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]

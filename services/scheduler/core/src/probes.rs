@@ -36,7 +36,10 @@ impl Scheduler {
             return any;
         }
         let top = self.top_of(r);
-        if self.resources[r].flags.removed || self.resources[r].probed.contains(&n) {
+        if self.resources[r].launcher.is_some()
+            || self.resources[r].flags.removed
+            || self.resources[r].probed.contains(&n)
+        {
             return false;
         }
         let allowed = self.resources[r].allowed.get(&n).copied();

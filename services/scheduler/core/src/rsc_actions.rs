@@ -456,6 +456,30 @@ impl Scheduler {
             "monitor",
             ar::IF_ON_SAME_NODE | ar::THEN_CANCELS_FIRST,
         );
+        if let Some(l) = self.resources[r].launcher {
+            // A launched resource starts after, and stops before, its
+            // launcher, and runs where it does.
+            self.order_rsc_actions(
+                l,
+                "start",
+                r,
+                "start",
+                ar::FIRST_IMPLIES_THEN | ar::UNRUNNABLE_FIRST_BLOCKS,
+            );
+            self.order_rsc_actions(r, "stop", l, "stop", ar::THEN_IMPLIES_FIRST);
+            let influence = self.resources[r].flags.critical;
+            self.new_colocation(
+                "#resource-with-container",
+                None,
+                vigil_types::Score::INFINITY,
+                r,
+                l,
+                None,
+                None,
+                influence,
+                false,
+            );
+        }
     }
 
     fn group_internal_constraints(&mut self, g: RscId) {

@@ -174,6 +174,9 @@ impl Scheduler {
         if let Some(resources) = config.child("resources") {
             self.unpack_resources(resources);
         }
+        for r in self.top.clone() {
+            self.unpack_launcher(r);
+        }
         // Pacemaker sorts configured resources by priority (stably); removed
         // resources found in the status section are appended later.
         let mut top = self.top.clone();
@@ -576,6 +579,8 @@ impl Scheduler {
             pending_task: None,
             group_ordered: true,
             group_colocated: true,
+            launcher: None,
+            launched: Vec::new(),
         };
         // Meta attributes: the element's own attributes, its blocks, the
         // parents' blocks, rsc_defaults, then anything the parent has.
@@ -717,6 +722,29 @@ impl Scheduler {
             self.resource_location_all(idx, Score::ZERO, true);
         }
         Some(idx)
+    }
+
+    /// Links a resource to the resource that launches it.
+    fn unpack_launcher(&mut self, r: RscId) {
+        if !self.resources[r].children.is_empty() {
+            for c in self.resources[r].children.clone() {
+                self.unpack_launcher(c);
+            }
+            return;
+        }
+        let Some(id) = self.resources[r].meta.get("container").cloned() else {
+            return;
+        };
+        match self.rsc_by_id.get(&id).copied() {
+            Some(l) if l != r => {
+                self.resources[r].launcher = Some(l);
+                self.resources[l].launched.push(r);
+            }
+            _ => self.diag.errors.push(format!(
+                "resource {}: unknown container '{id}'",
+                self.resources[r].id
+            )),
+        }
     }
 
     fn unpack_requires(&self, rsc: &Resource, value: Option<&str>) -> Requires {
