@@ -199,6 +199,7 @@ impl Scheduler {
         if let Some(status) = cib.child("status") {
             self.unpack_status(status);
         }
+        self.apply_node_health();
         if let Some(constraints) = config.child("constraints") {
             self.unpack_constraints(constraints);
         }
@@ -722,6 +723,80 @@ impl Scheduler {
             self.resource_location_all(idx, Score::ZERO, true);
         }
         Some(idx)
+    }
+
+    /// Node health (`#health*` attributes) becomes a location score of every
+    /// resource on the node, by `node-health-strategy`.
+    fn apply_node_health(&mut self) {
+        let strategy = self
+            .option("node-health-strategy")
+            .unwrap_or("none")
+            .to_ascii_lowercase();
+        let score_opt = |s: &Self, name: &str, default: Score| {
+            s.option(name)
+                .and_then(|v| v.parse::<Score>().ok())
+                .unwrap_or(default)
+        };
+        let colours = match strategy.as_str() {
+            "none" => return,
+            "migrate-on-red" => vigil_types::HealthScores {
+                red: Score::NEG_INFINITY,
+                yellow: Score::ZERO,
+                green: Score::ZERO,
+            },
+            "only-green" => vigil_types::HealthScores {
+                red: Score::NEG_INFINITY,
+                yellow: Score::NEG_INFINITY,
+                green: Score::ZERO,
+            },
+            "progressive" | "custom" => vigil_types::HealthScores {
+                red: score_opt(self, "node-health-red", Score::NEG_INFINITY),
+                yellow: score_opt(self, "node-health-yellow", Score::ZERO),
+                green: score_opt(self, "node-health-green", Score::ZERO),
+            },
+            other => {
+                self.diag.errors.push(format!(
+                    "node-health-strategy '{other}' is not valid; using none"
+                ));
+                return;
+            }
+        };
+        let base = if strategy == "progressive" {
+            score_opt(self, "node-health-base", Score::ZERO)
+        } else {
+            Score::ZERO
+        };
+        for n in 0..self.nodes.len() {
+            let mut health = base;
+            for (k, v) in &self.nodes[n].attrs {
+                if k.starts_with("#health")
+                    && let Ok(s) = Score::parse_with_health(v, &colours)
+                {
+                    health = s + health;
+                }
+            }
+            if health == Score::ZERO {
+                continue;
+            }
+            for r in self.top.clone() {
+                let allow = self.resources[r]
+                    .meta
+                    .get("allow-unhealthy-nodes")
+                    .is_some_and(|v| is_true(v));
+                if health.value() < 0 && allow {
+                    continue;
+                }
+                let l = self.locations.len();
+                self.locations.push(Location {
+                    id: strategy.clone(),
+                    rsc: r,
+                    role_filter: Role::Unknown,
+                    probe_mode: ProbeMode::Always,
+                    nodes: vec![(n, health)],
+                });
+                self.resources[r].locations.push(l);
+            }
+        }
     }
 
     /// Links a resource to the resource that launches it.
