@@ -1119,7 +1119,7 @@ impl Scheduler {
             self.fence_node(n, "peer has not been seen by the cluster", false);
             return false;
         }
-        if join == Some("nack") {
+        if join == Some("banned") {
             self.fence_node(n, "peer failed Pacemaker membership criteria", false);
         } else if terminate {
             if member <= 0 && online <= 0 && join == Some("down") {
