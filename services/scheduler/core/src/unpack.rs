@@ -663,11 +663,6 @@ impl Scheduler {
         if let Some(v) = m("failure-timeout") {
             rsc.failure_timeout_ms = parse_interval_ms(v).unwrap_or(0);
         }
-        if let Some(v) = m("target-role")
-            && let Some(r) = parse_target_role(v)
-        {
-            rsc.next_role = r;
-        }
         if variant == Variant::Group {
             rsc.group_ordered = m("ordered").is_none_or(is_true);
             rsc.group_colocated = m("collocated").is_none_or(is_true);
@@ -690,6 +685,9 @@ impl Scheduler {
         }
         self.rsc_by_id.entry(rsc.id.clone()).or_insert(idx);
         self.resources.push(rsc);
+        if let Some(r) = self.target_role(idx) {
+            self.resources[idx].next_role = r;
+        }
         match variant {
             Variant::Group => {
                 for c in xml.children_named("primitive") {
@@ -797,6 +795,35 @@ impl Scheduler {
                 self.resources[r].locations.push(l);
             }
         }
+    }
+
+    /// The role `target-role` asks for, when it changes anything: Started
+    /// (the default) and roles only promotable clones have are ignored.
+    pub(crate) fn target_role(&mut self, r: RscId) -> Option<Role> {
+        let v = self.resources[r].meta.get("target-role")?.clone();
+        if v.eq_ignore_ascii_case("default") {
+            return None;
+        }
+        let Some(role) = Role::parse(&v) else {
+            self.diag.errors.push(format!(
+                "ignoring target-role for {} because '{v}' is not valid",
+                self.resources[r].id
+            ));
+            return None;
+        };
+        if role > Role::Started {
+            if !self.is_promotable(r) {
+                self.diag.errors.push(format!(
+                    "ignoring target-role for {} because '{v}' only makes sense for promotable clones",
+                    self.resources[r].id
+                ));
+                return None;
+            }
+            if role > Role::Unpromoted {
+                return None;
+            }
+        }
+        (role != Role::Started).then_some(role)
     }
 
     /// Links a resource to the resource that launches it.
@@ -1295,11 +1322,7 @@ impl Scheduler {
         let (start_index, stop_index) = active_ops(&ops);
         self.process_recurring(n, rsc, start_index, stop_index, &ops);
         self.process_rsc_state(rsc, n, on_fail);
-        if let Some(req) = self.resources[rsc]
-            .meta
-            .get("target-role")
-            .and_then(|v| parse_target_role(v))
-        {
+        if let Some(req) = self.target_role(rsc) {
             let next = self.resources[rsc].next_role;
             if next == Role::Unknown || req < next {
                 self.resources[rsc].next_role = req;
@@ -1379,16 +1402,6 @@ impl Scheduler {
         Some(vigil_cib::time::DateTime::from_epoch_seconds(
             self.settings.now,
         ))
-    }
-}
-
-pub(crate) fn parse_target_role(v: &str) -> Option<Role> {
-    if v.eq_ignore_ascii_case("default") {
-        return None;
-    }
-    match Role::parse(v) {
-        Some(Role::Started) | None => None,
-        Some(r) => Some(r),
     }
 }
 
