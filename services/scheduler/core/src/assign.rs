@@ -258,7 +258,7 @@ impl Scheduler {
         }
         if !self.resources[r].flags.managed {
             self.resources[r].next_role = self.resources[r].orig_role;
-            let to = self.resources[r].running_on.first().copied();
+            let to = self.current_node(r);
             self.assign_to(r, to, true, stop_if_fail);
         } else if self.settings.stop_all {
             self.assign_to(r, None, true, stop_if_fail);
@@ -297,7 +297,7 @@ impl Scheduler {
 
     /// Allowed nodes sorted best first (Pacemaker's pcmk__sort_nodes()).
     fn sorted_allowed(&self, r: RscId) -> Vec<(NodeId, Score)> {
-        let current = self.resources[r].running_on.first().copied();
+        let current = self.current_node(r);
         let mut v: Vec<(NodeId, Score)> = self.resources[r]
             .allowed
             .iter()
@@ -374,7 +374,7 @@ impl Scheduler {
             if !parent_unique_clone
                 && b.1.value() > 0
                 && self.node_available(b.0, None)
-                && let Some(running) = self.resources[r].running_on.first().copied()
+                && let Some(running) = self.current_node(r)
                 && self.node_available(running, Some(Score::ZERO))
             {
                 for &(n, s) in &nodes[1..] {

@@ -632,7 +632,7 @@ impl Scheduler {
                 Role::Started
             };
         }
-        let current = self.resources[r].running_on.first().copied();
+        let current = self.current_node(r);
         let assigned = self.resources[r].assigned;
         let mut need_stop = false;
         let mut need_promote = false;
