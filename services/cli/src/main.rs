@@ -74,6 +74,15 @@ fn simulate(args: &SimulateArgs) -> anyhow::Result<()> {
             doc.root.name
         );
     }
+    // Report what is wrong with the configuration, as Pacemaker would, and
+    // go on: the scheduler ignores what it cannot use.
+    for d in vigil_cib::validate::validate(&doc) {
+        let level = match d.severity {
+            vigil_cib::validate::Severity::Error => "error",
+            vigil_cib::validate::Severity::Warning => "warning",
+        };
+        eprintln!("{}: {level}: {d}", args.xml_file.display());
+    }
     let now = match &args.datetime {
         Some(t) => Some(
             DateTime::parse(t)
