@@ -194,6 +194,10 @@ impl<'a> Iterator for Descendants<'a> {
 /// Maps byte offsets to line and column.
 struct LineIndex {
     starts: Vec<usize>,
+    /// The last position computed (byte offset, column), so that the
+    /// increasing offsets of a parse cost only the characters in between,
+    /// even on very long lines.
+    cursor: std::cell::Cell<(usize, usize)>,
 }
 
 impl LineIndex {
@@ -205,15 +209,26 @@ impl LineIndex {
                 .filter(|(_, b)| *b == b'\n')
                 .map(|(i, _)| i + 1),
         );
-        LineIndex { starts }
+        LineIndex {
+            starts,
+            cursor: std::cell::Cell::new((0, 0)),
+        }
     }
     fn pos(&self, text: &str, offset: usize) -> Pos {
         let offset = offset.min(text.len());
         let line = self.starts.partition_point(|&s| s <= offset) - 1;
         let line_start = self.starts[line];
-        let column = text
-            .get(line_start..offset)
-            .map_or(offset - line_start, |s| s.chars().count());
+        let (last_offset, last_column) = self.cursor.get();
+        let count = |from: usize| {
+            text.get(from..offset)
+                .map_or(offset - from, |s| s.chars().count())
+        };
+        let column = if last_offset >= line_start && last_offset <= offset {
+            last_column + count(last_offset)
+        } else {
+            count(line_start)
+        };
+        self.cursor.set((offset, column));
         Pos {
             line: line as u32 + 1,
             column: column as u32 + 1,

@@ -39,24 +39,29 @@ impl Scheduler {
         rsc: Option<RscId>,
         node: Option<NodeId>,
     ) -> Option<ActionId> {
-        let list: Vec<ActionId> = match rsc {
-            Some(r) => self.resources[r].actions.clone(),
-            None => self.singletons.get(key).copied().into_iter().collect(),
+        let found: Option<ActionId> = {
+            let list: &[ActionId] = match rsc {
+                Some(r) => self.uuid_actions(r, key),
+                None => self
+                    .singletons
+                    .get(key)
+                    .map(std::slice::from_ref)
+                    .unwrap_or(&[]),
+            };
+            // Newest first, as Pacemaker's prepended lists are searched.
+            list.iter()
+                .rev()
+                .copied()
+                .find(|&a| match (node, self.actions[a].node) {
+                    (None, _) | (Some(_), None) => true,
+                    (Some(n), Some(m)) => n == m,
+                })
         };
-        // Newest first, as Pacemaker's prepended lists are searched.
-        for &a in list.iter().rev() {
-            if !self.actions[a].uuid.eq_ignore_ascii_case(key) {
-                continue;
+        if let Some(a) = found {
+            if node.is_some() && self.actions[a].node.is_none() {
+                self.actions[a].node = node;
             }
-            match (node, self.actions[a].node) {
-                (None, _) => return Some(a),
-                (Some(n), None) => {
-                    self.actions[a].node = Some(n);
-                    return Some(a);
-                }
-                (Some(n), Some(m)) if n == m => return Some(a),
-                _ => {}
-            }
+            return Some(a);
         }
         None
     }
@@ -104,7 +109,12 @@ impl Scheduler {
             graphed: false,
         });
         match rsc {
-            Some(r) => self.resources[r].actions.push(id),
+            Some(r) => {
+                let res = &mut self.resources[r];
+                res.actions.push(id);
+                res.by_uuid.entry(key).or_default().push(id);
+                res.by_task.entry(task.to_string()).or_default().push(id);
+            }
             None => {
                 self.singletons.insert(key, id);
             }
@@ -258,15 +268,30 @@ impl Scheduler {
     /// first.
     pub(crate) fn rsc_actions(&self, r: RscId, task: &str, node: Option<NodeId>) -> Vec<ActionId> {
         let key = op_key(&self.resources[r].id, task, 0);
-        self.resources[r]
-            .actions
+        self.uuid_actions(r, &key)
             .iter()
             .copied()
             .filter(|a| {
                 let act = &self.actions[*a];
-                act.uuid == key && (node.is_none() || act.node.is_none() || act.node == node)
+                node.is_none() || act.node.is_none() || act.node == node
             })
             .collect()
+    }
+
+    /// A resource's actions with this uuid, oldest first.
+    pub(crate) fn uuid_actions(&self, r: RscId, uuid: &str) -> &[ActionId] {
+        self.resources[r]
+            .by_uuid
+            .get(uuid)
+            .map_or(&[], Vec::as_slice)
+    }
+
+    /// A resource's actions with this task, oldest first.
+    pub(crate) fn task_actions(&self, r: RscId, task: &str) -> &[ActionId] {
+        self.resources[r]
+            .by_task
+            .get(task)
+            .map_or(&[], Vec::as_slice)
     }
 
     /// Pacemaker's find_first_action() on a resource's actions (newest first).
@@ -277,24 +302,15 @@ impl Scheduler {
         task: Option<&str>,
         node: Option<NodeId>,
     ) -> Option<ActionId> {
-        for &a in self.resources[r].actions.iter().rev() {
+        let list = match (uuid, task) {
+            (Some(u), _) => self.uuid_actions(r, u),
+            (None, Some(t)) => self.task_actions(r, t),
+            (None, None) => return None,
+        };
+        list.iter().rev().copied().find(|&a| {
             let act = &self.actions[a];
-            if uuid.is_some_and(|u| !u.eq_ignore_ascii_case(&act.uuid)) {
-                continue;
-            }
-            if task.is_some_and(|t| !t.eq_ignore_ascii_case(&act.task)) {
-                continue;
-            }
-            match node {
-                None => return Some(a),
-                Some(n) => {
-                    if act.node == Some(n) {
-                        return Some(a);
-                    }
-                }
-            }
-        }
-        None
+            task.is_none_or(|t| t == act.task) && node.is_none_or(|n| act.node == Some(n))
+        })
     }
 }
 

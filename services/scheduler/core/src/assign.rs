@@ -72,9 +72,10 @@ impl Scheduler {
             }
             return;
         }
-        let clear_exists = self.resources[r].actions.iter().any(|a| {
-            self.actions[*a].task == "clear_failcount" && self.actions[*a].node == Some(n)
-        });
+        let clear_exists = self
+            .task_actions(r, "clear_failcount")
+            .iter()
+            .any(|a| self.actions[*a].node == Some(n));
         if clear_exists {
             return;
         }

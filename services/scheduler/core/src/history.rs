@@ -784,8 +784,8 @@ impl Scheduler {
         } else {
             // Any stop already created there is only optional.
             let key = format!("{}_stop_0", self.resources[rsc].id);
-            for a in self.resources[rsc].actions.clone() {
-                if self.actions[a].uuid == key && self.actions[a].node == Some(n) {
+            for a in self.uuid_actions(rsc, &key).to_vec() {
+                if self.actions[a].node == Some(n) {
                     self.actions[a].flags.0 |= AFlags::OPTIONAL;
                 }
             }

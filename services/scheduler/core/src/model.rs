@@ -153,6 +153,10 @@ pub struct Resource {
     pub this_with: Vec<ColocId>,
     pub with_this: Vec<ColocId>,
     pub actions: Vec<ActionId>,
+    /// The resource's actions by uuid and by task, in creation order
+    /// (lookup indexes; never iterated for output).
+    pub by_uuid: std::collections::HashMap<String, Vec<ActionId>>,
+    pub by_task: std::collections::HashMap<String, Vec<ActionId>>,
     pub locations: Vec<usize>,
     /// Recorded operation digests per (node, op key) used for change checks.
     pub pending_task: Option<(String, NodeId)>,

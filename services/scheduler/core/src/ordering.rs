@@ -34,25 +34,20 @@ impl Scheduler {
     /// Actions of `r` matching an `RSC_TASK_INTERVAL` key (retrying with this
     /// resource's own id).
     fn find_actions_by_task(&self, r: RscId, key: &str) -> Vec<ActionId> {
-        let list: Vec<ActionId> = self.resources[r]
-            .actions
-            .iter()
-            .copied()
-            .filter(|a| self.actions[*a].uuid.eq_ignore_ascii_case(key))
-            .collect();
+        let list = self.uuid_actions(r, key);
         if !list.is_empty() {
-            return list;
+            return list.to_vec();
+        }
+        let id = &self.resources[r].id;
+        if key.len() > id.len() && key.starts_with(id.as_str()) && key.as_bytes()[id.len()] == b'_'
+        {
+            return Vec::new();
         }
         let Some((task, interval)) = parse_op_key(key) else {
-            return list;
+            return Vec::new();
         };
-        let key2 = format!("{}_{}_{}", self.resources[r].id, task, interval);
-        self.resources[r]
-            .actions
-            .iter()
-            .copied()
-            .filter(|a| self.actions[*a].uuid.eq_ignore_ascii_case(&key2))
-            .collect()
+        let key2 = format!("{id}_{task}_{interval}");
+        self.uuid_actions(r, &key2).to_vec()
     }
 
     fn order_resource_actions_after(&mut self, first: Option<ActionId>, rsc: RscId, o: &Ordering) {
@@ -154,7 +149,7 @@ impl Scheduler {
     }
 
     pub(crate) fn apply_orderings(&mut self) {
-        let orderings = self.orderings.clone();
+        let orderings = std::mem::take(&mut self.orderings);
         for o in &orderings {
             if let Some(r) = o.rsc1 {
                 self.rsc_order_first(r, o);
@@ -166,6 +161,7 @@ impl Scheduler {
                 self.order_actions(a1, a2, o.flags);
             }
         }
+        self.orderings = orderings;
         for a in (0..self.actions.len()).rev() {
             self.block_colocation_dependents(a);
         }
@@ -784,7 +780,10 @@ pub(crate) fn parse_op_key(key: &str) -> Option<(String, u64)> {
         "post_notify",
         "pre_notify",
     ] {
-        if rest.ends_with(&format!("_{t}")) {
+        if rest.len() > t.len()
+            && rest.ends_with(t)
+            && rest.as_bytes()[rest.len() - t.len() - 1] == b'_'
+        {
             return Some((t.to_string(), interval));
         }
     }

@@ -112,14 +112,12 @@ impl Scheduler {
 
     fn find_actions(&self, r: RscId, task: &str, node: Option<NodeId>) -> Vec<ActionId> {
         let key = format!("{}_{}_0", self.resources[r].id, task);
-        self.resources[r]
-            .actions
+        self.uuid_actions(r, &key)
             .iter()
             .copied()
             .filter(|a| {
                 let act = &self.actions[*a];
-                act.uuid.eq_ignore_ascii_case(&key)
-                    && (node.is_none() || act.node.is_none() || act.node == node)
+                node.is_none() || act.node.is_none() || act.node == node
             })
             .collect()
     }

@@ -111,12 +111,7 @@ impl Scheduler {
 
     fn probes_of(&self, r: RscId) -> Vec<ActionId> {
         let key = op_key(&self.resources[r].id, "monitor", 0);
-        self.resources[r]
-            .actions
-            .iter()
-            .copied()
-            .filter(|a| self.actions[*a].uuid == key)
-            .collect()
+        self.uuid_actions(r, &key).to_vec()
     }
 
     fn add_start_restart_orderings_for_rsc(&mut self, r: RscId) {
@@ -203,12 +198,7 @@ impl Scheduler {
             };
             if let Some(t) = task {
                 let key = op_key(&self.resources[ar_].id, t, 0);
-                let thens: Vec<ActionId> = self.resources[ar_]
-                    .actions
-                    .iter()
-                    .copied()
-                    .filter(|a| self.actions[*a].uuid == key)
-                    .collect();
+                let thens: Vec<ActionId> = self.uuid_actions(ar_, &key).to_vec();
                 for then in thens {
                     if !self.actions[then].pseudo() {
                         self.order_actions(probe, then, ar::ORDERED);
@@ -244,8 +234,8 @@ impl Scheduler {
     }
 
     fn add_probe_orderings_for_stops(&mut self) {
-        let orderings = self.orderings.clone();
-        for o in orderings {
+        let orderings = std::mem::take(&mut self.orderings);
+        for o in &orderings {
             if o.flags == ar::NONE {
                 continue;
             }
@@ -276,12 +266,7 @@ impl Scheduler {
             }
             let thens: Vec<ActionId> = match (o.action2, o.rsc2, &o.task2) {
                 (Some(a), _, _) => vec![a],
-                (None, Some(r2), Some(t2)) => self.resources[r2]
-                    .actions
-                    .iter()
-                    .copied()
-                    .filter(|a| self.actions[*a].uuid.eq_ignore_ascii_case(t2))
-                    .collect(),
+                (None, Some(r2), Some(t2)) => self.uuid_actions(r2, t2).to_vec(),
                 _ => Vec::new(),
             };
             for &p in &probes {
@@ -292,6 +277,7 @@ impl Scheduler {
                 }
             }
         }
+        self.orderings = orderings;
     }
 
     fn probe_needed_before(&self, probe: ActionId, then: ActionId) -> bool {

@@ -910,13 +910,11 @@ impl Scheduler {
                 if self.actions[start].flags.0 & AFlags::OPTIONAL == 0 {
                     false
                 } else {
-                    let existing: Vec<ActionId> = self.resources[r]
-                        .actions
+                    let existing: Vec<ActionId> = self
+                        .uuid_actions(r, &key)
                         .iter()
                         .copied()
-                        .filter(|a| {
-                            self.actions[*a].uuid == key && self.actions[*a].node == Some(n)
-                        })
+                        .filter(|a| self.actions[*a].node == Some(n))
                         .collect();
                     !existing.is_empty()
                         && !existing
@@ -1023,10 +1021,10 @@ impl Scheduler {
         }
         let key = op_key(&self.resources[r].id, &op.name, op.interval_ms);
         for stop_node in 0..self.nodes.len() {
-            let exists = self.resources[r]
-                .actions
+            let exists = self
+                .uuid_actions(r, &key)
                 .iter()
-                .any(|a| self.actions[*a].uuid == key && self.actions[*a].node == Some(stop_node));
+                .any(|a| self.actions[*a].node == Some(stop_node));
             if Some(stop_node) == node {
                 if exists {
                     let cancel = self.new_cancel_action(r, &op.name, op.interval_ms, stop_node);
@@ -1054,27 +1052,23 @@ impl Scheduler {
                 .insert("op_target_rc".into(), "7".into());
             if self.resources[r].flags.managed {
                 let probe = op_key(&self.resources[r].id, "monitor", 0);
-                let probes: Vec<ActionId> = self.resources[r]
-                    .actions
+                let probes: Vec<ActionId> = self
+                    .uuid_actions(r, &probe)
                     .iter()
                     .copied()
                     .filter(|a| {
-                        self.actions[*a].uuid == probe
-                            && (self.actions[*a].node.is_none()
-                                || self.actions[*a].node == Some(stop_node))
+                        self.actions[*a].node.is_none() || self.actions[*a].node == Some(stop_node)
                     })
                     .collect();
                 for p in probes {
                     self.order_actions(p, mon, ar::UNRUNNABLE_FIRST_BLOCKS);
                 }
             }
-            let stops: Vec<ActionId> = self.resources[r]
-                .actions
+            let stops: Vec<ActionId> = self
+                .task_actions(r, "stop")
                 .iter()
                 .copied()
-                .filter(|a| {
-                    self.actions[*a].task == "stop" && self.actions[*a].node == Some(stop_node)
-                })
+                .filter(|a| self.actions[*a].node == Some(stop_node))
                 .collect();
             for stop in stops {
                 if !self.actions[stop].optional()

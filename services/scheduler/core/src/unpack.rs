@@ -576,6 +576,8 @@ impl Scheduler {
             this_with: Vec::new(),
             with_this: Vec::new(),
             actions: Vec::new(),
+            by_uuid: Default::default(),
+            by_task: Default::default(),
             locations: Vec::new(),
             pending_task: None,
             group_ordered: true,
@@ -1249,6 +1251,8 @@ impl Scheduler {
         inst.id = name;
         inst.children.clear();
         inst.actions.clear();
+        inst.by_uuid.clear();
+        inst.by_task.clear();
         let idx = self.resources.len();
         self.resources.push(inst);
         self.instances.entry(clone).or_default().push(idx);
