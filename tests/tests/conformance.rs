@@ -13,6 +13,7 @@ use std::path::Path;
 
 use vigil_cib::time::DateTime;
 use vigil_cib::xml::Document;
+use vigil_scheduler::output::TextOptions;
 use vigil_scheduler::{Options, Scheduler};
 
 /// "Now" for cases that carry no date of their own: well after every
@@ -76,6 +77,8 @@ struct Outcome {
     /// The stricter levels, for cases that pass: revised status and scores.
     status_ok: bool,
     scores_ok: bool,
+    /// The whole `crm_simulate -S` text is identical.
+    full_ok: bool,
 }
 
 fn run_case(dir: &Path, name: &str, args: &[String]) -> Outcome {
@@ -92,6 +95,7 @@ fn run_case(dir: &Path, name: &str, args: &[String]) -> Outcome {
                 diff: format!("parse error: {e}"),
                 status_ok: false,
                 scores_ok: false,
+                full_ok: false,
             };
         }
     };
@@ -105,16 +109,28 @@ fn run_case(dir: &Path, name: &str, args: &[String]) -> Outcome {
     {
         now = t.to_epoch_seconds();
     }
+    let original_date =
+        !args.iter().any(|a| a == "-t") && doc.root.attr("execution-date").is_some();
     let result = std::panic::catch_unwind(|| {
         let s = Scheduler::run(&doc, &Options { now: Some(now) });
         (
             s.transition_summary(),
             format!("Revised Cluster Status:\n{}", s.cluster_status(true)),
             s.score_lines(),
+            s.simulate_text(&TextOptions {
+                simulate: true,
+                scores: false,
+                original_date,
+            }),
         )
     });
-    let (got, status, scores): (Vec<String>, String, Vec<String>) = match result {
-        Ok((lines, status, scores)) => (lines.iter().map(|l| fold(l)).collect(), status, scores),
+    let (got, status, scores, full): (Vec<String>, String, Vec<String>, String) = match result {
+        Ok((lines, status, scores, full)) => (
+            lines.iter().map(|l| fold(l)).collect(),
+            status,
+            scores,
+            full,
+        ),
         Err(_) => {
             return Outcome {
                 name: name.into(),
@@ -122,6 +138,7 @@ fn run_case(dir: &Path, name: &str, args: &[String]) -> Outcome {
                 diff: "panicked".into(),
                 status_ok: false,
                 scores_ok: false,
+                full_ok: false,
             };
         }
     };
@@ -136,6 +153,8 @@ fn run_case(dir: &Path, name: &str, args: &[String]) -> Outcome {
             .collect();
     let got_scores: BTreeSet<String> = scores.iter().map(|l| fold(l)).collect();
     let scores_ok = want_scores == got_scores;
+    let trim = |t: &str| t.lines().map(str::trim_end).collect::<Vec<_>>().join("\n");
+    let full_ok = trim(&full).trim_end() == trim(&expected).trim_end();
     let pass = got == want;
     let mut diff = String::new();
     if !pass {
@@ -159,6 +178,7 @@ fn run_case(dir: &Path, name: &str, args: &[String]) -> Outcome {
         diff,
         status_ok,
         scores_ok,
+        full_ok,
     }
 }
 
@@ -207,7 +227,11 @@ fn scheduler_conformance() {
         .unwrap_or(20);
     let status_ok = outcomes.iter().filter(|o| o.pass && o.status_ok).count();
     let scores_ok = outcomes.iter().filter(|o| o.pass && o.scores_ok).count();
-    println!("stricter levels among passing cases: revised status {status_ok}, scores {scores_ok}");
+    let full_ok = outcomes.iter().filter(|o| o.full_ok).count();
+    println!(
+        "stricter levels among passing cases: revised status {status_ok}, scores {scores_ok}; \
+         whole crm_simulate -S text identical: {full_ok}"
+    );
     let mut shown = 0;
     for l in &ladder {
         if let Some(o) = outcomes.iter().find(|o| &o.name == l && !o.pass)

@@ -10,6 +10,7 @@ use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 use vigil_cib::time::DateTime;
 use vigil_cib::xml::Document;
+use vigil_scheduler::output::TextOptions;
 use vigil_scheduler::{Options, Scheduler};
 
 #[derive(Parser, Debug)]
@@ -83,6 +84,13 @@ fn simulate(args: &SimulateArgs) -> anyhow::Result<()> {
         };
         eprintln!("{}: {level}: {d}", args.xml_file.display());
     }
+    // crm_simulate says when it replays a CIB at the date it was saved.
+    let original_date = args.datetime.is_none()
+        && doc
+            .root
+            .attr("execution-date")
+            .is_some_and(|v| v.parse::<i64>().is_ok());
+
     let now = match &args.datetime {
         Some(t) => Some(
             DateTime::parse(t)
@@ -101,30 +109,11 @@ fn simulate(args: &SimulateArgs) -> anyhow::Result<()> {
             }),
     };
     let sched = Scheduler::run(&doc, &Options { now });
-    let mut out = String::new();
-    if args.simulate || !args.show_scores {
-        out.push_str("Current cluster status:\n");
-        out.push_str(&sched.cluster_status(false));
-        out.push('\n');
-    }
-    if args.show_scores {
-        out.push_str(&sched.score_lines().join("\n"));
-        out.push('\n');
-    }
-    out.push_str("Transition Summary:\n");
-    for l in sched.transition_summary() {
-        out.push_str(&l);
-        out.push('\n');
-    }
-    if args.simulate {
-        out.push_str("\nExecuting Cluster Transition:\n");
-        for l in sched.executed_actions() {
-            out.push_str(&l);
-            out.push('\n');
-        }
-        out.push_str("\nRevised Cluster Status:\n");
-        out.push_str(&sched.cluster_status(true));
-    }
+    let out = sched.simulate_text(&TextOptions {
+        simulate: args.simulate,
+        scores: args.show_scores,
+        original_date,
+    });
     print!("{out}");
     if let Some(path) = &args.save_graph {
         std::fs::write(path, sched.graph_xml())

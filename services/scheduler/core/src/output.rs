@@ -31,7 +31,66 @@ impl ItemWriter {
     }
 }
 
+/// Which sections [`Scheduler::simulate_text`] prints, as crm_simulate's
+/// flags choose them.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TextOptions {
+    /// `-S`: execute the transition and show the revised status.
+    pub simulate: bool,
+    /// `-s`: show allocation scores.
+    pub scores: bool,
+    /// "Now" came from the CIB's execution-date, which crm_simulate says.
+    pub original_date: bool,
+}
+
 impl Scheduler {
+    /// The whole text crm_simulate prints for these flags.
+    pub fn simulate_text(&self, opts: &TextOptions) -> String {
+        let date_line = opts.original_date.then(|| {
+            format!(
+                "Using the original execution date of: {}\n",
+                vigil_cib::time::DateTime::from_epoch_seconds(self.settings.now)
+            )
+        });
+        let mut out = String::new();
+        if let Some(line) = &date_line {
+            out.push_str(line);
+        }
+        for line in self.status_notices() {
+            out.push_str(&line);
+            out.push('\n');
+        }
+        if opts.simulate || !opts.scores {
+            out.push_str("Current cluster status:\n");
+            out.push_str(&self.cluster_status(false));
+            out.push('\n');
+        }
+        if opts.scores {
+            for l in self.score_lines() {
+                out.push_str(&l);
+                out.push('\n');
+            }
+        }
+        out.push_str("Transition Summary:\n");
+        for l in self.transition_summary() {
+            out.push_str(&l);
+            out.push('\n');
+        }
+        if opts.simulate {
+            out.push_str("\nExecuting Cluster Transition:\n");
+            for l in self.executed_actions() {
+                out.push_str(&l);
+                out.push('\n');
+            }
+            if let Some(line) = &date_line {
+                out.push_str(line);
+            }
+            out.push_str("\nRevised Cluster Status:\n");
+            out.push_str(&self.cluster_status(true));
+        }
+        out
+    }
+
     /// The node a resource is active on, as Pacemaker picks it: the first
     /// clean node unless the resource requires fencing.
     pub fn current_node(&self, r: RscId) -> Option<NodeId> {
