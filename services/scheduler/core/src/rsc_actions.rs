@@ -187,15 +187,26 @@ impl Scheduler {
 
     pub(crate) fn handle_rsc_config_changes(&mut self, status: Option<&Element>) {
         let Some(status) = status else { return };
+        let mut states: std::collections::HashMap<&str, &Element> = Default::default();
+        for st in status.children_named("node_state") {
+            if let Some(u) = st.attr("uname") {
+                states.entry(u).or_insert(st);
+            }
+        }
+        let mut primitives: std::collections::HashMap<String, Vec<RscId>> = Default::default();
+        for r in 0..self.resources.len() {
+            if self.resources[r].variant == Variant::Primitive && !self.is_clone_template(r) {
+                primitives
+                    .entry(self.resources[r].id.clone())
+                    .or_default()
+                    .push(r);
+            }
+        }
         for n in 0..self.nodes.len() {
             if !(self.nodes[n].maintenance || self.nodes[n].available()) {
                 continue;
             }
-            let uname = self.nodes[n].uname.clone();
-            let Some(state) = status
-                .children_named("node_state")
-                .find(|s| s.attr("uname") == Some(uname.as_str()))
-            else {
+            let Some(state) = states.get(self.nodes[n].uname.as_str()) else {
                 continue;
             };
             let Some(list) = state.child("lrm").and_then(|l| l.child("lrm_resources")) else {
@@ -206,14 +217,7 @@ impl Scheduler {
                     continue;
                 }
                 let Some(id) = entry.attr("id") else { continue };
-                let matching: Vec<RscId> = (0..self.resources.len())
-                    .filter(|r| {
-                        self.resources[*r].variant == Variant::Primitive
-                            && self.resources[*r].id == id
-                            && !self.is_clone_template(*r)
-                    })
-                    .collect();
-                for r in matching {
+                for &r in primitives.get(id).map_or(&[][..], Vec::as_slice) {
                     self.process_rsc_history(entry, r, n);
                 }
             }
