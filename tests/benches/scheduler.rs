@@ -195,12 +195,9 @@ fn child(file: &Path) -> ExitCode {
     let summarise = t.elapsed();
     let peak_kb = vm_kb("VmHWM").unwrap_or(0);
 
-    // Heap held by the allocation-score lines (one per resource and node).
-    let score_bytes: usize = s
-        .scores
-        .iter()
-        .map(|l| l.capacity() + std::mem::size_of::<String>())
-        .sum();
+    // Heap held by the allocation scores (one entry per resource and node,
+    // formatted only when asked for).
+    let score_bytes: usize = s.score_count() * 32;
     println!("parse_s={}", parse.as_secs_f64());
     println!("schedule_s={}", schedule.as_secs_f64());
     println!("summary_s={}", summarise.as_secs_f64());
@@ -211,7 +208,7 @@ fn child(file: &Path) -> ExitCode {
     println!("rss_parse_kb={rss_parse_kb}");
     println!("hwm_schedule_kb={hwm_schedule_kb}");
     println!("rss_schedule_kb={rss_schedule_kb}");
-    println!("score_lines={}", s.scores.len());
+    println!("score_lines={}", s.score_count());
     println!("score_bytes={score_bytes}");
     println!("nodes={}", s.nodes.len());
     println!("resources={}", s.resources.len());

@@ -102,6 +102,7 @@ impl Scheduler {
             reason: None,
             needs,
             meta: Default::default(),
+            target_rc: None,
             before: Vec::new(),
             after: Vec::new(),
             required_runnable_before: 0,

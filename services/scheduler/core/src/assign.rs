@@ -273,18 +273,16 @@ impl Scheduler {
     /// Records allocation scores as crm_simulate -s prints them: the
     /// resource's and, recursively, its children's (never for removed
     /// resources).
-    fn log_scores(&mut self, func: &str, r: RscId) {
+    fn log_scores(&mut self, func: &'static str, r: RscId) {
         if self.resources[r].flags.removed {
             return;
         }
-        let mut lines = Vec::new();
-        for (n, s) in &self.resources[r].allowed {
-            lines.push(format!(
-                "{func}: {} allocation score on {}: {}",
-                self.resources[r].id, self.nodes[*n].uname, s
-            ));
-        }
-        self.scores.extend(lines);
+        let entries: Vec<_> = self.resources[r]
+            .allowed
+            .iter()
+            .map(|(n, s)| (func, r, *n, *s))
+            .collect();
+        self.scores.extend(entries);
         for c in self.children_of(r) {
             self.log_scores(func, c);
         }
@@ -454,8 +452,7 @@ impl Scheduler {
                     if act.task == "stop" {
                         act.flags.0 &= !AFlags::OPTIONAL;
                     } else if act.task == "start"
-                        || (act.interval_ms != 0
-                            && act.meta.get("op_target_rc").map(String::as_str) != Some("7"))
+                        || (act.interval_ms != 0 && act.target_rc != Some(7))
                     {
                         act.flags.0 &= !AFlags::RUNNABLE;
                     }
@@ -834,23 +831,27 @@ impl Scheduler {
         self.resources[source].flags.updating_nodes = false;
     }
 
-    fn best_node_score_matching_attr(
-        &mut self,
+    /// For each value of `attr`, the best score `rsc` has on an available
+    /// node with that value (absent values under `None`; values compared
+    /// case-insensitively), as Pacemaker's best_node_score_matching_attr()
+    /// computes it, for all values at once.
+    fn best_scores_by_attr(
+        &self,
         c: ColocId,
         rsc: RscId,
         attr: &str,
-        value: Option<&str>,
-    ) -> Score {
-        let col = self.colocations[c].clone();
-        let mut allowed = self.resources[rsc].allowed.clone();
+    ) -> std::collections::HashMap<Option<String>, Score> {
+        let col = &self.colocations[c];
+        let mut adjusted: Option<BTreeMap<NodeId, Score>> = None;
         if rsc == col.dependent
             && col.explicit
             && let Some(p) = self.resources[rsc].parent
             && self.resources[p].variant == Variant::Group
             && self.resources[p].children.first() != Some(&rsc)
         {
-            // Later group members did not get the group's location
-            // scores; consider them here.
+            // Later group members did not get the group's location scores;
+            // consider them here.
+            let mut allowed = self.resources[rsc].allowed.clone();
             for l in (0..self.locations.len()).rev() {
                 if self.locations[l].rsc == p {
                     let role = self.locations[l].role_filter;
@@ -863,19 +864,18 @@ impl Scheduler {
                     }
                 }
             }
+            adjusted = Some(allowed);
         }
-        let mut best = Score::NEG_INFINITY;
-        for (n, s) in &allowed {
-            if *s > best && self.nodes[*n].available() {
-                let v = self.node_attr(*n, attr);
-                let m = match (v, value) {
-                    (Some(a), Some(b)) => a.eq_ignore_ascii_case(b),
-                    (None, None) => true,
-                    _ => false,
-                };
-                if m {
-                    best = *s;
-                }
+        let allowed = adjusted.as_ref().unwrap_or(&self.resources[rsc].allowed);
+        let mut best: std::collections::HashMap<Option<String>, Score> = Default::default();
+        for (n, s) in allowed {
+            if !self.nodes[*n].available() {
+                continue;
+            }
+            let key = self.node_attr(*n, attr).map(str::to_ascii_lowercase);
+            let e = best.entry(key).or_insert(Score::NEG_INFINITY);
+            if *s > *e {
+                *e = *s;
             }
         }
         best
@@ -900,10 +900,11 @@ impl Scheduler {
     ) {
         let col = self.colocations[c].clone();
         let attr = col.node_attribute.clone();
+        let best = self.best_scores_by_attr(c, source, &attr);
         let keys: Vec<NodeId> = work.keys().copied().collect();
         for n in keys {
-            let value = self.node_attr(n, &attr).map(str::to_string);
-            let score = self.best_node_score_matching_attr(c, source, &attr, value.as_deref());
+            let value = self.node_attr(n, &attr).map(str::to_ascii_lowercase);
+            let score = best.get(&value).copied().unwrap_or(Score::NEG_INFINITY);
             if factor < 0.0 && score.value() < 0 {
                 let primary = &self.resources[col.primary];
                 if primary.stickiness >= -score.value()

@@ -69,7 +69,7 @@ pub struct Scheduler {
     pub failed_ops: Vec<(String, NodeId, RscId, Element)>,
     pub(crate) expired_recurring: BTreeSet<(RscId, NodeId, String)>,
     /// Allocation score lines, as crm_simulate -s prints them.
-    pub scores: Vec<String>,
+    pub(crate) scores: Vec<(&'static str, RscId, NodeId, vigil_types::Score)>,
     /// The CIB's feature set (for digests).
     pub(crate) feature_set: Option<String>,
 }

@@ -155,8 +155,8 @@ pub struct Resource {
     pub actions: Vec<ActionId>,
     /// The resource's actions by uuid and by task, in creation order
     /// (lookup indexes; never iterated for output).
-    pub by_uuid: std::collections::HashMap<String, Vec<ActionId>>,
-    pub by_task: std::collections::HashMap<String, Vec<ActionId>>,
+    pub by_uuid: rustc_hash::FxHashMap<String, Vec<ActionId>>,
+    pub by_task: rustc_hash::FxHashMap<String, Vec<ActionId>>,
     pub locations: Vec<usize>,
     /// Recorded operation digests per (node, op key) used for change checks.
     pub pending_task: Option<(String, NodeId)>,
@@ -236,6 +236,9 @@ pub struct Action {
     pub reason: Option<String>,
     pub needs: Requires,
     pub meta: BTreeMap<String, String>,
+    /// The result that counts as success when it is not the default
+    /// (7 for monitors of where a resource should not run, 8 for promoted).
+    pub target_rc: Option<i32>,
     pub before: Vec<(ActionId, u32)>,
     pub after: Vec<(ActionId, u32)>,
     pub required_runnable_before: usize,

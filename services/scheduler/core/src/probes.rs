@@ -60,13 +60,9 @@ impl Scheduler {
         let probe = self.custom_action(Some(r), key, "monitor", Some(n), false);
         self.actions[probe].flags.0 &= !AFlags::OPTIONAL;
         if !self.resources[r].running_on.contains(&n) {
-            self.actions[probe]
-                .meta
-                .insert("op_target_rc".into(), "7".into());
+            self.actions[probe].target_rc = Some(7);
         } else if self.resources[r].orig_role == Role::Promoted {
-            self.actions[probe]
-                .meta
-                .insert("op_target_rc".into(), "8".into());
+            self.actions[probe].target_rc = Some(8);
         }
         let target = if self.resources[top].variant == Variant::Clone {
             top

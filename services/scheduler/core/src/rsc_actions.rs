@@ -967,9 +967,7 @@ impl Scheduler {
             self.actions[mon].flags.0 &= !AFlags::RUNNABLE;
         }
         if next == Role::Promoted {
-            self.actions[mon]
-                .meta
-                .insert("op_target_rc".into(), "8".into());
+            self.actions[mon].target_rc = Some(8);
         }
         if node.is_none() || self.resources[r].flags.managed {
             let id = self.resources[r].id.clone();
@@ -1051,9 +1049,7 @@ impl Scheduler {
                 continue;
             }
             let mon = self.custom_action(Some(r), key.clone(), &op.name, Some(stop_node), exists);
-            self.actions[mon]
-                .meta
-                .insert("op_target_rc".into(), "7".into());
+            self.actions[mon].target_rc = Some(7);
             if self.resources[r].flags.managed {
                 let probe = op_key(&self.resources[r].id, "monitor", 0);
                 let probes: Vec<ActionId> = self

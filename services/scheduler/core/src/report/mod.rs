@@ -17,8 +17,21 @@ use crate::model::*;
 
 impl Scheduler {
     /// Allocation score lines (`crm_simulate -s`).
+    /// How many allocation scores were recorded.
+    pub fn score_count(&self) -> usize {
+        self.scores.len()
+    }
+
     pub fn score_lines(&self) -> Vec<String> {
-        self.scores.clone()
+        self.scores
+            .iter()
+            .map(|(func, r, n, s)| {
+                format!(
+                    "{func}: {} allocation score on {}: {s}",
+                    self.resources[*r].id, self.nodes[*n].uname
+                )
+            })
+            .collect()
     }
 
     /// Whether an action is part of the transition graph (Pacemaker's
