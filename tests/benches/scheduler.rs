@@ -150,8 +150,11 @@ fn main() -> ExitCode {
             }
         };
     }
-    // Cargo passes `--bench`; other arguments than `--quick` are ignored.
+    // `cargo bench` passes `--bench`; without it (as under `cargo test
+    // --all-targets`) only the quick input runs, as a smoke test. Other
+    // arguments than `--quick` are ignored.
     let quick = args.iter().any(|a| a == "--quick")
+        || !args.iter().any(|a| a == "--bench")
         || std::env::var("VIGIL_BENCH_QUICK").is_ok_and(|v| !v.is_empty() && v != "0");
     parent(quick);
     ExitCode::SUCCESS
