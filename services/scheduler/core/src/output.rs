@@ -169,20 +169,8 @@ impl Scheduler {
         self.rsc_action_default(r, current, next, orig_role, w);
     }
 
-    fn find_actions(&self, r: RscId, task: &str, node: Option<NodeId>) -> Vec<ActionId> {
-        let key = format!("{}_{}_0", self.resources[r].id, task);
-        self.uuid_actions(r, &key)
-            .iter()
-            .copied()
-            .filter(|a| {
-                let act = &self.actions[*a];
-                node.is_none() || act.node.is_none() || act.node == node
-            })
-            .collect()
-    }
-
     fn first_found(&self, r: RscId, task: &str, node: Option<NodeId>) -> Option<ActionId> {
-        self.find_actions(r, task, node).first().copied()
+        self.rsc_actions(r, task, node).first().copied()
     }
 
     #[allow(clippy::too_many_arguments)]

@@ -12,7 +12,7 @@ use crate::Scheduler;
 use crate::actions::op_key;
 use crate::digest::{self, ConfigChange, DigestInput, RecordedDigests};
 use crate::model::*;
-use crate::unpack::{HistoryOp, decode_transition_key};
+use crate::unpack::HistoryOp;
 
 /// The next role on the way from one role to another.
 fn next_step(from: Role, to: Role) -> Role {
@@ -239,40 +239,7 @@ impl Scheduler {
         if !self.resources[r].running_on.contains(&n) {
             return;
         }
-        let mut ops: Vec<HistoryOp<'_>> = Vec::new();
-        for op in entry.children_named("lrm_rsc_op") {
-            let (Some(id), Some(task)) = (op.attr("id"), op.attr("operation")) else {
-                continue;
-            };
-            ops.push(HistoryOp {
-                xml: op,
-                id: id.to_string(),
-                task: task.to_string(),
-                interval_ms: op
-                    .attr("interval")
-                    .and_then(|v| v.parse().ok())
-                    .unwrap_or(0),
-                call_id: op
-                    .attr("call-id")
-                    .and_then(|v| v.parse().ok())
-                    .unwrap_or(-1),
-                rc: op
-                    .attr("rc-code")
-                    .and_then(|v| v.parse().ok())
-                    .unwrap_or(-1),
-                status: op
-                    .attr("op-status")
-                    .and_then(|v| v.parse().ok())
-                    .unwrap_or(-99),
-                expected: op
-                    .attr("transition-key")
-                    .and_then(decode_transition_key)
-                    .unwrap_or(-1),
-                last_rc_change: op.attr("last-rc-change").and_then(|v| v.parse().ok()),
-            });
-        }
-        ops.reverse();
-        ops.sort_by(crate::unpack::cmp_history_pub);
+        let ops = HistoryOp::sorted_from_entry(entry);
         let (start_index, stop_index) = crate::unpack::active_ops(&ops);
         if start_index < stop_index {
             return;

@@ -92,6 +92,46 @@ fn op_key(rsc: &str, task: &str, interval_ms: u64) -> String {
     format!("{rsc}_{task}_{interval_ms}")
 }
 
+impl<'a> HistoryOp<'a> {
+    /// One `lrm_rsc_op` entry, or `None` without an id or operation.
+    pub(crate) fn from_element(op: &'a Element) -> Option<HistoryOp<'a>> {
+        let num = |name: &str, default: i64| {
+            op.attr(name)
+                .and_then(|v| v.parse::<i64>().ok())
+                .unwrap_or(default)
+        };
+        Some(HistoryOp {
+            xml: op,
+            id: op.attr("id")?.to_string(),
+            task: op.attr("operation")?.to_string(),
+            interval_ms: op
+                .attr("interval")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0),
+            call_id: num("call-id", -1),
+            rc: num("rc-code", -1) as i32,
+            status: num("op-status", -99) as i32,
+            expected: op
+                .attr("transition-key")
+                .and_then(decode_transition_key)
+                .unwrap_or(-1),
+            last_rc_change: op.attr("last-rc-change").and_then(|v| v.parse().ok()),
+        })
+    }
+
+    /// A resource history entry's operations in Pacemaker's order (gathered
+    /// newest-first, then stably sorted by call).
+    pub(crate) fn sorted_from_entry(entry: &'a Element) -> Vec<HistoryOp<'a>> {
+        let mut ops: Vec<HistoryOp<'a>> = entry
+            .children_named("lrm_rsc_op")
+            .filter_map(HistoryOp::from_element)
+            .collect();
+        ops.reverse();
+        ops.sort_by(cmp_history_pub);
+        ops
+    }
+}
+
 /// Whether `a` sorts before `b` in Pacemaker's history order.
 pub(crate) fn cmp_history_pub(a: &HistoryOp<'_>, b: &HistoryOp<'_>) -> std::cmp::Ordering {
     use std::cmp::Ordering::*;
@@ -1268,39 +1308,7 @@ impl Scheduler {
             ));
             return;
         };
-        let mut ops: Vec<HistoryOp<'_>> = Vec::new();
-        for op in entry.children_named("lrm_rsc_op") {
-            let Some(id) = op.attr("id") else { continue };
-            let Some(task) = op.attr("operation") else {
-                continue;
-            };
-            ops.push(HistoryOp {
-                xml: op,
-                id: id.to_string(),
-                task: task.to_string(),
-                interval_ms: op
-                    .attr("interval")
-                    .and_then(|v| v.parse().ok())
-                    .unwrap_or(0),
-                call_id: op
-                    .attr("call-id")
-                    .and_then(|v| v.parse().ok())
-                    .unwrap_or(-1),
-                rc: op
-                    .attr("rc-code")
-                    .and_then(|v| v.parse().ok())
-                    .unwrap_or(-1),
-                status: op
-                    .attr("op-status")
-                    .and_then(|v| v.parse().ok())
-                    .unwrap_or(-99),
-                expected: op
-                    .attr("transition-key")
-                    .and_then(decode_transition_key)
-                    .unwrap_or(-1),
-                last_rc_change: op.attr("last-rc-change").and_then(|v| v.parse().ok()),
-            });
-        }
+        let ops = HistoryOp::sorted_from_entry(entry);
         if ops.is_empty() {
             return;
         }
@@ -1314,8 +1322,6 @@ impl Scheduler {
             }
             None => self.removed_resource(entry, rid),
         };
-        ops.reverse();
-        ops.sort_by(cmp_history_pub);
         let saved_role = self.resources[rsc].orig_role;
         self.resources[rsc].orig_role = Role::Unknown;
         let mut on_fail = OnFail::Ignore;
