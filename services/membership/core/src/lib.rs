@@ -153,6 +153,9 @@ pub enum Input {
     Join { group: String, client: ClientId },
     /// A local client leaves a process group.
     Leave { group: String, client: ClientId },
+    /// A local client went away (its process or bus connection ended): it
+    /// leaves every group it joined or asked to join.
+    Disconnect { client: ClientId },
     /// Change the expected votes cluster-wide (as `corosync-quorumtool
     /// -e`); applied by every node at the same point of the total order.
     SetExpectedVotes { votes: u32 },

@@ -320,6 +320,16 @@ impl Membership {
                     self.submit(Body::Leave { group, client });
                 }
             }
+            Input::Disconnect { client } => {
+                let groups: Vec<String> = self
+                    .requested
+                    .iter_mut()
+                    .filter_map(|(g, s)| s.remove(&client).then(|| g.clone()))
+                    .collect();
+                for group in groups {
+                    self.submit(Body::Leave { group, client });
+                }
+            }
             Input::Send {
                 group,
                 client,
@@ -1462,5 +1472,55 @@ mod tests {
         for n in 1..=3 {
             assert_eq!(net.view(n).members, vec![1, 2, 3], "node {n} after restart");
         }
+    }
+
+    #[test]
+    fn a_disconnected_client_leaves_every_group_everywhere() {
+        let mut net = Net::new(2);
+        net.run(300);
+        for g in ["a", "b"] {
+            net.input(
+                1,
+                Input::Join {
+                    group: g.into(),
+                    client: 5,
+                },
+            );
+        }
+        net.input(
+            2,
+            Input::Join {
+                group: "a".into(),
+                client: 9,
+            },
+        );
+        net.run(100);
+        let on = |net: &Net, n: NodeId, g: &str| {
+            net.nodes[&n]
+                .groups()
+                .get(g)
+                .is_some_and(|s| s.contains(&GroupMember { node: 1, client: 5 }))
+        };
+        assert!(on(&net, 2, "a") && on(&net, 2, "b"));
+        net.input(1, Input::Disconnect { client: 5 });
+        net.run(100);
+        for n in 1..=2 {
+            assert!(!on(&net, n, "a") && !on(&net, n, "b"), "node {n}");
+            assert!(net.nodes[&n].groups()["a"].contains(&GroupMember { node: 2, client: 9 }));
+        }
+        // Sending for the gone client is refused as not joined.
+        net.input(
+            1,
+            Input::Send {
+                group: "a".into(),
+                client: 5,
+                payload: vec![1],
+            },
+        );
+        assert!(
+            net.log[&1]
+                .iter()
+                .any(|o| matches!(o, Output::NotJoined { client: 5, .. }))
+        );
     }
 }

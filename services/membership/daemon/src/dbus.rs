@@ -1,0 +1,298 @@
+//! `org.vigil.membership1` on the bus: the node's view and quorum as
+//! properties with change signals, and process groups as methods with
+//! deliveries unicast to the joined client as signals.
+//!
+//! Who may call what: every method and property is open to whoever the bus
+//! policy admits (root and group `haclient` on the system bus); the methods
+//! only act on the caller's own group memberships, except
+//! `SetExpectedVotes`, which changes the cluster and is for root.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::{mpsc, oneshot};
+use zbus::message::Header;
+use zbus::object_server::SignalEmitter;
+use zbus::{fdo, interface};
+
+use vigil_membership::{ClientId, NodeId};
+
+/// The object path of every interface.
+pub const PATH: &str = "/org/vigil/membership1";
+/// The well-known bus name.
+pub const NAME: &str = "org.vigil.membership1";
+
+/// What the bus shows; updated by the protocol loop.
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    pub local: NodeId,
+    pub ring: (u64, NodeId),
+    pub members: Vec<NodeId>,
+    pub quorate: bool,
+    pub expected_votes: u32,
+    pub total_votes: u32,
+    pub quorum: u32,
+    pub quorum_flags: String,
+}
+
+/// A request from a bus client to the protocol loop.
+#[derive(Debug)]
+pub enum Command {
+    Join {
+        group: String,
+        client: ClientId,
+        reply: oneshot::Sender<Result<(), String>>,
+    },
+    Leave {
+        group: String,
+        client: ClientId,
+        reply: oneshot::Sender<Result<(), String>>,
+    },
+    Send {
+        group: String,
+        client: ClientId,
+        payload: Vec<u8>,
+        reply: oneshot::Sender<Result<(), String>>,
+    },
+    SetExpectedVotes {
+        votes: u32,
+        reply: oneshot::Sender<Result<(), String>>,
+    },
+    /// A bus client's connection ended.
+    Disconnected { client: ClientId },
+}
+
+/// Bus clients (unique names) and the client ids the protocol knows them
+/// by.
+#[derive(Debug, Default)]
+pub struct Clients {
+    by_name: BTreeMap<String, ClientId>,
+    by_id: BTreeMap<ClientId, String>,
+    next: ClientId,
+}
+
+impl Clients {
+    pub fn id_for(&mut self, name: &str) -> ClientId {
+        if let Some(id) = self.by_name.get(name) {
+            return *id;
+        }
+        self.next += 1;
+        let id = self.next;
+        self.by_name.insert(name.to_string(), id);
+        self.by_id.insert(id, name.to_string());
+        id
+    }
+
+    pub fn name_of(&self, id: ClientId) -> Option<&str> {
+        self.by_id.get(&id).map(String::as_str)
+    }
+
+    /// Forgets a client that left the bus, returning its id.
+    pub fn remove(&mut self, name: &str) -> Option<ClientId> {
+        let id = self.by_name.remove(name)?;
+        self.by_id.remove(&id);
+        Some(id)
+    }
+}
+
+/// State shared by the interfaces.
+#[derive(Debug, Clone)]
+pub struct Shared {
+    pub snapshot: Arc<Mutex<Snapshot>>,
+    pub clients: Arc<Mutex<Clients>>,
+    pub commands: mpsc::UnboundedSender<Command>,
+}
+
+impl Shared {
+    fn snap(&self) -> Snapshot {
+        self.snapshot.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+
+    fn caller(&self, header: &Header<'_>) -> fdo::Result<ClientId> {
+        let name = header
+            .sender()
+            .ok_or_else(|| fdo::Error::AccessDenied("the call has no sender".into()))?;
+        Ok(self
+            .clients
+            .lock()
+            .map_err(|_| fdo::Error::Failed("internal state is poisoned".into()))?
+            .id_for(name.as_str()))
+    }
+
+    async fn ask(
+        &self,
+        make: impl FnOnce(oneshot::Sender<Result<(), String>>) -> Command,
+    ) -> fdo::Result<()> {
+        let (tx, rx) = oneshot::channel();
+        self.commands
+            .send(make(tx))
+            .map_err(|_| fdo::Error::Failed("the membership daemon is stopping".into()))?;
+        match rx.await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(fdo::Error::Failed(e)),
+            Err(_) => Err(fdo::Error::Failed(
+                "the membership daemon is stopping".into(),
+            )),
+        }
+    }
+}
+
+/// `org.vigil.membership1.Manager`: this node and the agreed view.
+#[derive(Debug)]
+pub struct Manager(pub Shared);
+
+#[interface(name = "org.vigil.membership1.Manager")]
+impl Manager {
+    /// This node's id.
+    #[zbus(property(emits_changed_signal = "const"))]
+    fn local_node_id(&self) -> u32 {
+        self.0.snap().local
+    }
+
+    /// The ring id of the agreed view: (sequence, representative node).
+    #[zbus(property)]
+    fn ring_id(&self) -> (u64, u32) {
+        self.0.snap().ring
+    }
+
+    /// The members of the agreed view, by node id.
+    #[zbus(property)]
+    fn members(&self) -> Vec<u32> {
+        self.0.snap().members
+    }
+
+    /// A new view was agreed.
+    #[zbus(signal)]
+    pub async fn view_changed(
+        emitter: &SignalEmitter<'_>,
+        ring: (u64, u32),
+        members: Vec<u32>,
+    ) -> zbus::Result<()>;
+}
+
+/// `org.vigil.membership1.Quorum`: votequorum's state.
+#[derive(Debug)]
+pub struct QuorumIface(pub Shared);
+
+#[interface(name = "org.vigil.membership1.Quorum")]
+impl QuorumIface {
+    /// Whether this partition has quorum.
+    #[zbus(property)]
+    fn quorate(&self) -> bool {
+        self.0.snap().quorate
+    }
+
+    /// Expected votes.
+    #[zbus(property)]
+    fn expected_votes(&self) -> u32 {
+        self.0.snap().expected_votes
+    }
+
+    /// Votes present in the view.
+    #[zbus(property)]
+    fn total_votes(&self) -> u32 {
+        self.0.snap().total_votes
+    }
+
+    /// Votes needed for quorum.
+    #[zbus(property)]
+    fn quorum(&self) -> u32 {
+        self.0.snap().quorum
+    }
+
+    /// Active options, as corosync-quorumtool shows them.
+    #[zbus(property)]
+    fn flags(&self) -> String {
+        self.0.snap().quorum_flags
+    }
+
+    /// Changes the expected votes cluster-wide (root only by policy).
+    async fn set_expected_votes(&self, votes: u32) -> fdo::Result<()> {
+        self.0
+            .ask(|reply| Command::SetExpectedVotes { votes, reply })
+            .await
+    }
+
+    /// Quorum was computed anew.
+    #[zbus(signal)]
+    pub async fn quorum_state_changed(
+        emitter: &SignalEmitter<'_>,
+        quorate: bool,
+        expected_votes: u32,
+        total_votes: u32,
+    ) -> zbus::Result<()>;
+}
+
+/// `org.vigil.membership1.Group`: closed process groups with totally
+/// ordered delivery.
+#[derive(Debug)]
+pub struct Group(pub Shared);
+
+#[interface(name = "org.vigil.membership1.Group")]
+impl Group {
+    /// Joins `group`; messages to it are then delivered to the caller as
+    /// `Delivered` signals.
+    async fn join(&self, group: String, #[zbus(header)] header: Header<'_>) -> fdo::Result<()> {
+        let client = self.0.caller(&header)?;
+        self.0
+            .ask(|reply| Command::Join {
+                group,
+                client,
+                reply,
+            })
+            .await
+    }
+
+    /// Leaves `group`.
+    async fn leave(&self, group: String, #[zbus(header)] header: Header<'_>) -> fdo::Result<()> {
+        let client = self.0.caller(&header)?;
+        self.0
+            .ask(|reply| Command::Leave {
+                group,
+                client,
+                reply,
+            })
+            .await
+    }
+
+    /// Sends `payload` (at most 1 MiB) to every member of `group`, in the
+    /// cluster's total order. Fails with a reason when the caller has not
+    /// joined, the payload is too large, or the node is congested (retry).
+    async fn send(
+        &self,
+        group: String,
+        payload: Vec<u8>,
+        #[zbus(header)] header: Header<'_>,
+    ) -> fdo::Result<()> {
+        let client = self.0.caller(&header)?;
+        self.0
+            .ask(|reply| Command::Send {
+                group,
+                client,
+                payload,
+                reply,
+            })
+            .await
+    }
+
+    /// A message for the receiving client (unicast).
+    #[zbus(signal)]
+    pub async fn delivered(
+        emitter: &SignalEmitter<'_>,
+        group: &str,
+        node: u32,
+        client: u64,
+        payload: &[u8],
+    ) -> zbus::Result<()>;
+
+    /// A group's membership changed: all members, then who joined and who
+    /// left, as (node, client) pairs.
+    #[zbus(signal)]
+    pub async fn group_changed(
+        emitter: &SignalEmitter<'_>,
+        group: &str,
+        members: Vec<(u32, u64)>,
+        joined: Vec<(u32, u64)>,
+        left: Vec<(u32, u64)>,
+    ) -> zbus::Result<()>;
+}

@@ -1,0 +1,227 @@
+//! vigil-membershipd: Vigil's membership daemon (Corosync's job).
+//!
+//! Reads the cluster configuration and key, talks UDP to the other nodes
+//! with every datagram sealed by the cluster key, runs the
+//! `vigil-membership` state machine, and serves `org.vigil.membership1` on
+//! the bus.
+
+use vigil_membershipd::{config, dbus, runtime, transport};
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
+
+use anyhow::{Context, bail};
+use clap::Parser;
+use tokio::sync::mpsc;
+
+use vigil_membership::Membership;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "vigil-membershipd",
+    version,
+    about = "Vigil's membership daemon"
+)]
+struct Args {
+    /// The cluster configuration
+    #[arg(long, default_value = "/etc/vigil/cluster.toml")]
+    config: PathBuf,
+    /// The cluster key (`vigil cluster keygen` makes one)
+    #[arg(long, default_value = transport::DEFAULT_KEY_PATH)]
+    key: PathBuf,
+    /// This node's id (default: the node named like this host, or owning
+    /// one of its addresses)
+    #[arg(long)]
+    node: Option<u32>,
+    /// D-Bus address to serve on (default: $VIGIL_BUS, else the system bus)
+    #[arg(long)]
+    bus: Option<String>,
+    /// Check the configuration and key, then exit
+    #[arg(long)]
+    check: bool,
+    /// Print the D-Bus introspection XML of the served object and exit
+    #[arg(long)]
+    bus_introspect: bool,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    vigil_runtime::init_logging("vigil-membershipd");
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("vigil-membershipd: cannot start: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(run(args)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("vigil-membershipd: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn shared(commands: mpsc::UnboundedSender<dbus::Command>) -> dbus::Shared {
+    dbus::Shared {
+        snapshot: Arc::new(Mutex::new(dbus::Snapshot::default())),
+        clients: Arc::new(Mutex::new(dbus::Clients::default())),
+        commands,
+    }
+}
+
+async fn serve(bus: Option<&str>, shared: &dbus::Shared) -> anyhow::Result<zbus::Connection> {
+    let builder = vigil_runtime::bus_builder(bus)
+        .serve_at(dbus::PATH, dbus::Manager(shared.clone()))
+        .serve_at(dbus::PATH, dbus::QuorumIface(shared.clone()))
+        .serve_at(dbus::PATH, dbus::Group(shared.clone()));
+    vigil_runtime::claim_name(builder, dbus::NAME).await
+}
+
+async fn run(args: Args) -> anyhow::Result<()> {
+    if args.bus_introspect {
+        let (tx, _rx) = mpsc::unbounded_channel();
+        let sh = shared(tx);
+        let xml = introspect(&sh).await?;
+        print!("{xml}");
+        return Ok(());
+    }
+    let path = args.config.display().to_string();
+    let text = std::fs::read_to_string(&args.config)
+        .with_context(|| format!("cannot read the cluster configuration {path}"))?;
+    let cfg = match config::parse(&text, &path) {
+        Ok(c) => c,
+        Err(errors) => bail!("the cluster configuration has errors:\n{errors}"),
+    };
+    for w in &cfg.warnings {
+        tracing::warn!("{w}");
+    }
+    let key = transport::read_key(&args.key)
+        .with_context(|| format!("cannot use the cluster key {}", args.key.display()))?;
+    let hostname = nix::unistd::gethostname()
+        .ok()
+        .and_then(|h| h.into_string().ok());
+    let local_addrs: Vec<IpAddr> = nix::ifaddrs::getifaddrs()
+        .map(|it| {
+            it.filter_map(|i| i.address)
+                .filter_map(|a| {
+                    a.as_sockaddr_in()
+                        .map(|s| IpAddr::V4(s.ip()))
+                        .or_else(|| a.as_sockaddr_in6().map(|s| IpAddr::V6(s.ip())))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let me = cfg
+        .local_node(args.node, hostname.as_deref(), &local_addrs)
+        .map_err(|e| anyhow::anyhow!("{e}"))?
+        .clone();
+    if args.check {
+        println!(
+            "configuration {path} is valid; this is node {} ({}); key {}",
+            me.id,
+            me.name,
+            key.fingerprint()
+        );
+        return Ok(());
+    }
+    let Some(bind_ip) = me.addresses.first().copied() else {
+        bail!("node {} has no address in {path}", me.id);
+    };
+    let socket = bind_socket(SocketAddr::new(bind_ip, cfg.port))?;
+    let peers: BTreeMap<u32, SocketAddr> = cfg
+        .nodes
+        .iter()
+        .filter(|n| n.id != me.id)
+        .filter_map(|n| {
+            n.addresses
+                .first()
+                .map(|a| (n.id, SocketAddr::new(*a, cfg.port)))
+        })
+        .collect();
+    let mut mcfg = cfg.membership_config(me.id);
+    mcfg.quorum = cfg.quorum.clone();
+    mcfg.votes = cfg.votes();
+    let core = Membership::try_new(mcfg, 0).map_err(|e| anyhow::anyhow!("{e}"))?;
+
+    let (tx, rx) = mpsc::unbounded_channel();
+    let sh = shared(tx);
+    if let Ok(mut s) = sh.snapshot.lock() {
+        s.local = me.id;
+        s.ring = (0, me.id);
+        s.members = vec![me.id];
+        if let Some(q) = core.quorum() {
+            s.quorate = q.quorate;
+            s.expected_votes = q.expected_votes;
+            s.total_votes = q.total_votes;
+            s.quorum = q.quorum;
+            s.quorum_flags = q.flags.to_string();
+        }
+    }
+    let bus_addr = vigil_runtime::bus_address(args.bus.as_deref());
+    let bus = serve(bus_addr.as_deref(), &sh).await?;
+    let tag = transport::ClusterTag::derive(&key, &cfg.name);
+    let ids = cfg.node_ids();
+    let rt = runtime::Runtime {
+        core,
+        socket,
+        peers,
+        sealer: transport::Sealer::start(me.id),
+        opener: transport::Opener::new(me.id, ids),
+        key,
+        tag,
+        shared: sh,
+        bus,
+        start: std::time::Instant::now(),
+    };
+    tracing::info!(node = me.id, name = %me.name, %bind_ip, port = cfg.port, "membership daemon started");
+    vigil_runtime::notify_ready(&format!("node {} ({}), alone so far", me.id, me.name));
+    vigil_runtime::spawn_watchdog();
+    rt.run(rx).await
+}
+
+/// The UDP socket systemd passed (`vigil-membershipd.socket`), or one bound
+/// here on this node's first configured address.
+fn bind_socket(addr: SocketAddr) -> anyhow::Result<tokio::net::UdpSocket> {
+    if let Some(fd) = vigil_runtime::take_activated_socket() {
+        let std_sock = std::net::UdpSocket::from(fd);
+        std_sock.set_nonblocking(true)?;
+        return Ok(tokio::net::UdpSocket::from_std(std_sock)?);
+    }
+    let std_sock =
+        std::net::UdpSocket::bind(addr).with_context(|| format!("cannot bind UDP {addr}"))?;
+    std_sock.set_nonblocking(true)?;
+    Ok(tokio::net::UdpSocket::from_std(std_sock)?)
+}
+
+/// The introspection XML of the served object, from a private peer-to-peer
+/// connection (no bus needed).
+async fn introspect(sh: &dbus::Shared) -> anyhow::Result<String> {
+    let (a, b) = std::os::unix::net::UnixStream::pair()?;
+    let guid = zbus::Guid::generate();
+    let server = zbus::connection::Builder::unix_stream(a)
+        .server(guid)
+        .p2p()
+        .serve_at(dbus::PATH, dbus::Manager(sh.clone()))
+        .serve_at(dbus::PATH, dbus::QuorumIface(sh.clone()))
+        .serve_at(dbus::PATH, dbus::Group(sh.clone()))
+        .build();
+    let client = zbus::connection::Builder::unix_stream(b).p2p().build();
+    let (server, client) = tokio::try_join!(server, client)?;
+    let proxy = zbus::fdo::IntrospectableProxy::builder(&client)
+        .destination("org.vigil.membership1")
+        .path(dbus::PATH)
+        .build()
+        .await?;
+    let xml = proxy.introspect().await?;
+    drop(server);
+    Ok(xml)
+}

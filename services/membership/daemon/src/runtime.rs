@@ -1,0 +1,345 @@
+//! The protocol loop: moves sealed datagrams between the UDP socket and the
+//! state machine, drives its clock, serves bus commands, and publishes what
+//! it outputs.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use tokio::net::UdpSocket;
+use tokio::sync::mpsc;
+use zbus::object_server::SignalEmitter;
+
+use vigil_membership::{Input, Membership, NodeId, Output};
+
+use crate::dbus::{self, Command, Shared};
+use crate::transport::{AuthKey, ClusterTag, Opener, Sealer};
+
+/// Everything the loop owns.
+pub struct Runtime {
+    pub core: Membership,
+    pub socket: UdpSocket,
+    pub peers: BTreeMap<NodeId, SocketAddr>,
+    pub key: AuthKey,
+    pub tag: ClusterTag,
+    pub sealer: Sealer,
+    pub opener: Opener,
+    pub shared: Shared,
+    pub bus: zbus::Connection,
+    pub start: Instant,
+}
+
+impl std::fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runtime")
+            .field("node", &self.core.node_id())
+            .field("view", self.core.view())
+            .field("peers", &self.peers)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What the loop publishes on the bus, handed to a separate task so that
+/// the protocol never waits on the bus.
+#[derive(Debug)]
+enum Event {
+    View((u64, u32), Vec<u32>),
+    Quorum(bool, u32, u32),
+    GroupChanged {
+        group: String,
+        members: Vec<(u32, u64)>,
+        joined: Vec<(u32, u64)>,
+        left: Vec<(u32, u64)>,
+    },
+    Delivered {
+        dest: String,
+        group: String,
+        node: u32,
+        client: u64,
+        payload: Vec<u8>,
+    },
+}
+
+impl Runtime {
+    fn now_ms(&self) -> u64 {
+        self.start.elapsed().as_millis() as u64
+    }
+
+    /// Runs until the command channel closes.
+    pub async fn run(
+        mut self,
+        mut commands: mpsc::UnboundedReceiver<Command>,
+    ) -> anyhow::Result<()> {
+        let (events_tx, events_rx) = mpsc::unbounded_channel();
+        tokio::spawn(publish(self.bus.clone(), events_rx));
+        tokio::spawn(watch_clients(self.bus.clone(), self.shared.clone()));
+        let mut tick = tokio::time::interval(std::time::Duration::from_millis(10));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        let mut buf = vec![0u8; 65_536];
+        loop {
+            tokio::select! {
+                r = self.socket.recv_from(&mut buf) => {
+                    let Ok((len, _addr)) = r else { continue };
+                    match self.opener.open(&self.key, self.tag, &buf[..len]) {
+                        Ok((from, bytes)) => {
+                            let outs = self.core.handle(Input::Datagram { from, bytes });
+                            self.dispatch(outs, &events_tx, None).await;
+                        }
+                        Err(reason) => tracing::trace!(reason = reason.as_str(), "datagram dropped"),
+                    }
+                }
+                _ = tick.tick() => {
+                    let now_ms = self.now_ms();
+                    let outs = self.core.handle(Input::Tick { now_ms });
+                    self.dispatch(outs, &events_tx, None).await;
+                }
+                cmd = commands.recv() => {
+                    let Some(cmd) = cmd else { return Ok(()) };
+                    self.command(cmd, &events_tx).await;
+                }
+            }
+        }
+    }
+
+    async fn command(&mut self, cmd: Command, events: &mpsc::UnboundedSender<Event>) {
+        let (input, reply) = match cmd {
+            Command::Join {
+                group,
+                client,
+                reply,
+            } => (Input::Join { group, client }, reply),
+            Command::Leave {
+                group,
+                client,
+                reply,
+            } => (Input::Leave { group, client }, reply),
+            Command::Send {
+                group,
+                client,
+                payload,
+                reply,
+            } => (
+                Input::Send {
+                    group,
+                    client,
+                    payload,
+                },
+                reply,
+            ),
+            Command::SetExpectedVotes { votes, reply } => {
+                (Input::SetExpectedVotes { votes }, reply)
+            }
+            Command::Disconnected { client } => {
+                let outs = self.core.handle(Input::Disconnect { client });
+                self.dispatch(outs, events, None).await;
+                return;
+            }
+        };
+        let outs = self.core.handle(input);
+        let mut result = Ok(());
+        self.dispatch(outs, events, Some(&mut result)).await;
+        let _ = reply.send(result);
+    }
+
+    /// Carries out the state machine's outputs. Refusals become the result
+    /// of the command being served, if any.
+    async fn dispatch(
+        &mut self,
+        outs: Vec<Output>,
+        events: &mpsc::UnboundedSender<Event>,
+        mut result: Option<&mut Result<(), String>>,
+    ) {
+        for o in outs {
+            match o {
+                Output::Datagram { to, bytes } => {
+                    let Some(addr) = self.peers.get(&to).copied() else {
+                        continue;
+                    };
+                    if let Ok(d) = self.sealer.seal(&self.key, self.tag, &bytes) {
+                        let _ = self.socket.send_to(&d, addr).await;
+                    }
+                }
+                Output::ViewChange(view) => {
+                    tracing::info!(
+                        ring = %view.ring,
+                        members = ?view.members,
+                        "new membership view"
+                    );
+                    let ring = (view.ring.seq, view.ring.rep);
+                    if let Ok(mut s) = self.shared.snapshot.lock() {
+                        s.ring = ring;
+                        s.members = view.members.clone();
+                    }
+                    status_line(&self.shared);
+                    let _ = events.send(Event::View(ring, view.members));
+                }
+                Output::Quorum(q) => {
+                    if let Ok(mut s) = self.shared.snapshot.lock() {
+                        s.quorate = q.quorate;
+                        s.expected_votes = q.expected_votes;
+                        s.total_votes = q.total_votes;
+                        s.quorum = q.quorum;
+                        s.quorum_flags = q.flags.to_string();
+                    }
+                    status_line(&self.shared);
+                    let _ = events.send(Event::Quorum(q.quorate, q.expected_votes, q.total_votes));
+                }
+                Output::GroupChange {
+                    group,
+                    members,
+                    joined,
+                    left,
+                } => {
+                    let conv = |v: Vec<vigil_membership::GroupMember>| {
+                        v.into_iter().map(|m| (m.node, m.client)).collect()
+                    };
+                    let _ = events.send(Event::GroupChanged {
+                        group,
+                        members: conv(members),
+                        joined: conv(joined),
+                        left: conv(left),
+                    });
+                }
+                Output::Deliver {
+                    group,
+                    to,
+                    from,
+                    payload,
+                } => {
+                    let dest = self
+                        .shared
+                        .clients
+                        .lock()
+                        .ok()
+                        .and_then(|c| c.name_of(to).map(str::to_string));
+                    if let Some(dest) = dest {
+                        let _ = events.send(Event::Delivered {
+                            dest,
+                            group,
+                            node: from.node,
+                            client: from.client,
+                            payload,
+                        });
+                    }
+                }
+                Output::TooLarge { .. } => {
+                    if let Some(r) = result.as_deref_mut() {
+                        *r = Err("the message is larger than 1 MiB".into());
+                    }
+                }
+                Output::Congested { .. } => {
+                    if let Some(r) = result.as_deref_mut() {
+                        *r = Err(
+                            "congested: too many messages waiting to be ordered; retry shortly"
+                                .into(),
+                        );
+                    }
+                }
+                Output::NotJoined { group, .. } => {
+                    if let Some(r) = result.as_deref_mut() {
+                        *r = Err(format!("join group '{group}' before sending to it"));
+                    }
+                }
+                Output::Refused { reason } => {
+                    tracing::warn!("{reason}");
+                }
+                Output::Writable => {}
+            }
+        }
+    }
+}
+
+/// Turns bus clients that disconnect into `Command::Disconnected`, so their
+/// group memberships end with them.
+async fn watch_clients(bus: zbus::Connection, shared: Shared) {
+    use futures_util::StreamExt;
+    let Ok(proxy) = zbus::fdo::DBusProxy::new(&bus).await else {
+        tracing::warn!("cannot watch bus clients; groups of vanished clients stay joined");
+        return;
+    };
+    let Ok(mut changes) = proxy.receive_name_owner_changed().await else {
+        tracing::warn!("cannot watch bus clients; groups of vanished clients stay joined");
+        return;
+    };
+    while let Some(signal) = changes.next().await {
+        let Ok(args) = signal.args() else { continue };
+        if args.new_owner().is_some() {
+            continue;
+        }
+        let name = args.name().as_str();
+        let gone = shared.clients.lock().ok().and_then(|mut c| c.remove(name));
+        if let Some(client) = gone
+            && shared
+                .commands
+                .send(Command::Disconnected { client })
+                .is_err()
+        {
+            return;
+        }
+    }
+}
+
+/// Emits bus signals for the loop's events, in order.
+async fn publish(bus: zbus::Connection, mut events: mpsc::UnboundedReceiver<Event>) {
+    let Ok(emitter) = SignalEmitter::new(&bus, dbus::PATH) else {
+        return;
+    };
+    let server = bus.object_server();
+    while let Some(e) = events.recv().await {
+        let r = match e {
+            Event::View(ring, members) => {
+                if let Ok(iface) = server.interface::<_, dbus::Manager>(dbus::PATH).await {
+                    let m = iface.get().await;
+                    let _ = m.ring_id_changed(&emitter).await;
+                    let _ = m.members_changed(&emitter).await;
+                }
+                dbus::Manager::view_changed(&emitter, ring, members).await
+            }
+            Event::Quorum(q, e, t) => {
+                if let Ok(iface) = server.interface::<_, dbus::QuorumIface>(dbus::PATH).await {
+                    let m = iface.get().await;
+                    let _ = m.quorate_changed(&emitter).await;
+                    let _ = m.expected_votes_changed(&emitter).await;
+                    let _ = m.total_votes_changed(&emitter).await;
+                    let _ = m.quorum_changed(&emitter).await;
+                }
+                dbus::QuorumIface::quorum_state_changed(&emitter, q, e, t).await
+            }
+            Event::GroupChanged {
+                group,
+                members,
+                joined,
+                left,
+            } => dbus::Group::group_changed(&emitter, &group, members, joined, left).await,
+            Event::Delivered {
+                dest,
+                group,
+                node,
+                client,
+                payload,
+            } => match zbus::names::BusName::try_from(dest) {
+                Ok(name) => {
+                    let to = emitter.clone().set_destination(name);
+                    dbus::Group::delivered(&to, &group, node, client, &payload).await
+                }
+                Err(_) => Ok(()),
+            },
+        };
+        if let Err(e) = r {
+            tracing::debug!("signal not sent: {e}");
+        }
+    }
+}
+
+/// Updates systemd's status line from the snapshot.
+fn status_line(shared: &dbus::Shared) {
+    if let Ok(s) = shared.snapshot.lock() {
+        vigil_runtime::notify_status(&format!(
+            "ring {}.{}, {} member(s), {}",
+            s.ring.1,
+            s.ring.0,
+            s.members.len(),
+            if s.quorate { "quorate" } else { "not quorate" }
+        ));
+    }
+}
