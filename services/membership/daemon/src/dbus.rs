@@ -25,6 +25,15 @@ pub const NAME: &str = "org.vigil.membership1";
 /// What the bus shows; updated by the protocol loop.
 #[derive(Debug, Clone, Default)]
 pub struct Snapshot {
+    pub cluster_name: String,
+    /// Every configured node: id, name, first address.
+    pub nodes: Vec<(NodeId, String, String)>,
+    /// Configured votes per node.
+    pub votes: Vec<(NodeId, u32)>,
+    /// Datagrams dropped, per reason.
+    pub dropped: BTreeMap<String, u64>,
+    /// Datagrams accepted.
+    pub accepted: u64,
     pub local: NodeId,
     pub ring: (u64, NodeId),
     pub members: Vec<NodeId>,
@@ -149,6 +158,42 @@ impl Manager {
         self.0.snap().local
     }
 
+    /// The cluster's name.
+    #[zbus(property(emits_changed_signal = "const"))]
+    fn cluster_name(&self) -> String {
+        self.0.snap().cluster_name
+    }
+
+    /// Every configured node: (id, name, address, member of the agreed
+    /// view).
+    #[zbus(property)]
+    fn nodes(&self) -> Vec<(u32, String, String, bool)> {
+        let s = self.0.snap();
+        s.nodes
+            .into_iter()
+            .map(|(id, name, addr)| {
+                let member = s.members.contains(&id);
+                (id, name, addr, member)
+            })
+            .collect()
+    }
+
+    /// Datagrams this node accepted from its peers (updated every second;
+    /// no change signal).
+    #[zbus(property(emits_changed_signal = "false"))]
+    fn datagrams_accepted(&self) -> u64 {
+        self.0.snap().accepted
+    }
+
+    /// Datagrams dropped, by reason: `bad_tag` (wrong key or tampered),
+    /// `replay`, `other_cluster`, `unknown_sender`, `too_short`,
+    /// `bad_magic`, `oversize`, `from_self`, `bad_counter` (updated every
+    /// second; no change signal).
+    #[zbus(property(emits_changed_signal = "false"))]
+    fn datagrams_dropped(&self) -> BTreeMap<String, u64> {
+        self.0.snap().dropped
+    }
+
     /// The ring id of the agreed view: (sequence, representative node).
     #[zbus(property)]
     fn ring_id(&self) -> (u64, u32) {
@@ -198,6 +243,12 @@ impl QuorumIface {
     #[zbus(property)]
     fn quorum(&self) -> u32 {
         self.0.snap().quorum
+    }
+
+    /// Configured votes of every node: (id, votes).
+    #[zbus(property(emits_changed_signal = "const"))]
+    fn node_votes(&self) -> Vec<(u32, u32)> {
+        self.0.snap().votes
     }
 
     /// Active options, as corosync-quorumtool shows them.

@@ -155,6 +155,16 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let (tx, rx) = mpsc::unbounded_channel();
     let sh = shared(tx);
     if let Ok(mut s) = sh.snapshot.lock() {
+        s.cluster_name = cfg.name.clone();
+        s.nodes = cfg
+            .nodes
+            .iter()
+            .map(|n| {
+                let addr = n.addresses.first().map(ToString::to_string);
+                (n.id, n.name.clone(), addr.unwrap_or_default())
+            })
+            .collect();
+        s.votes = cfg.votes().into_iter().collect();
         s.local = me.id;
         s.ring = (0, me.id);
         s.members = vec![me.id];

@@ -76,28 +76,57 @@ impl Runtime {
         let mut tick = tokio::time::interval(std::time::Duration::from_millis(10));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         let mut buf = vec![0u8; 65_536];
+        let mut next_stats = 0;
+        let mut warned: BTreeMap<(&'static str, SocketAddr), u64> = BTreeMap::new();
         loop {
             tokio::select! {
                 r = self.socket.recv_from(&mut buf) => {
-                    let Ok((len, _addr)) = r else { continue };
+                    let Ok((len, addr)) = r else { continue };
                     match self.opener.open(&self.key, self.tag, &buf[..len]) {
                         Ok((from, bytes)) => {
                             let outs = self.core.handle(Input::Datagram { from, bytes });
                             self.dispatch(outs, &events_tx, None).await;
                         }
-                        Err(reason) => tracing::trace!(reason = reason.as_str(), "datagram dropped"),
+                        Err(reason) => {
+                            let now = self.now_ms();
+                            let last = warned.entry((reason.as_str(), addr)).or_insert(0);
+                            if *last == 0 || now >= *last + 60_000 {
+                                *last = now.max(1);
+                                tracing::warn!(
+                                    reason = reason.as_str(),
+                                    %addr,
+                                    "dropping datagrams from {addr}: {reason} (said once a minute per sender and reason)"
+                                );
+                            }
+                        }
                     }
                 }
                 _ = tick.tick() => {
                     let now_ms = self.now_ms();
                     let outs = self.core.handle(Input::Tick { now_ms });
                     self.dispatch(outs, &events_tx, None).await;
+                    if now_ms >= next_stats {
+                        next_stats = now_ms + 1000;
+                        self.publish_stats();
+                    }
                 }
                 cmd = commands.recv() => {
                     let Some(cmd) = cmd else { return Ok(()) };
                     self.command(cmd, &events_tx).await;
                 }
             }
+        }
+    }
+
+    /// Copies the transport's counters to the bus snapshot.
+    fn publish_stats(&self) {
+        let stats = self.opener.stats();
+        if let Ok(mut s) = self.shared.snapshot.lock() {
+            s.accepted = self.opener.accepted();
+            s.dropped = stats
+                .iter()
+                .map(|(reason, n)| (reason.as_str().to_string(), n))
+                .collect();
         }
     }
 

@@ -626,7 +626,7 @@ pub enum DropReason {
     #[error("datagram too large")]
     Oversize,
     /// From another cluster (or the same name with another key).
-    #[error("datagram of another cluster")]
+    #[error("datagram of another cluster (another cluster name or another key)")]
     OtherCluster,
     /// From a node id that is not configured.
     #[error("datagram from an unknown node id")]
