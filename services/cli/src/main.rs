@@ -1,17 +1,21 @@
 //! vigil: the operator CLI.
 //!
-//! For now it offers `vigil simulate`, which runs the policy engine on a CIB
-//! file and prints what the cluster would do, in crm_simulate's format.
+//! - `vigil simulate` runs the policy engine on a CIB file and prints what
+//!   the cluster would do, in crm_simulate's format;
+//! - `vigil cluster keygen` creates the cluster key;
+//! - `vigil membership status` and `vigil quorum status` ask the local
+//!   membership daemon over D-Bus (corosync-cfgtool's and
+//!   corosync-quorumtool's information); `vigil quorum expected-votes N`
+//!   changes the expected votes cluster-wide.
+
+mod cluster;
+mod membership;
+mod simulate;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
-use vigil_cib::time::DateTime;
-use vigil_cib::xml::Document;
-use vigil_scheduler::output::TextOptions;
-use vigil_scheduler::{Options, Scheduler};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -28,6 +32,58 @@ struct Cli {
 enum Command {
     /// Compute what the cluster would do for a CIB, without touching anything
     Simulate(SimulateArgs),
+    /// Set up the cluster: keys and configuration
+    #[command(subcommand)]
+    Cluster(ClusterCommand),
+    /// The membership as this node's membership daemon sees it
+    #[command(subcommand)]
+    Membership(MembershipCommand),
+    /// Quorum as this node's membership daemon sees it
+    #[command(subcommand)]
+    Quorum(QuorumCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum ClusterCommand {
+    /// Create the cluster key (32 random bytes, mode 0400); copy the same
+    /// file to every node
+    Keygen {
+        /// Where to write it
+        #[arg(long, default_value = vigil_membershipd::transport::DEFAULT_KEY_PATH)]
+        key: PathBuf,
+        /// Replace an existing key (every node then needs the new one)
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+/// Where to find the daemons.
+#[derive(clap::Args, Debug)]
+struct BusArgs {
+    /// D-Bus address (default: $VIGIL_BUS, else the system bus)
+    #[arg(long, global = true)]
+    bus: Option<String>,
+}
+
+#[derive(Subcommand, Debug)]
+enum MembershipCommand {
+    /// This node, the agreed view, every configured node and transport
+    /// counters
+    Status(BusArgs),
+}
+
+#[derive(Subcommand, Debug)]
+enum QuorumCommand {
+    /// Whether this partition is quorate, votes and options
+    Status(BusArgs),
+    /// Change the expected votes of the whole cluster (as
+    /// `corosync-quorumtool -e`)
+    ExpectedVotes {
+        /// The new expected votes
+        votes: u32,
+        #[command(flatten)]
+        bus: BusArgs,
+    },
 }
 
 #[derive(Parser, Debug)]
@@ -52,7 +108,17 @@ struct SimulateArgs {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Simulate(args) => simulate(&args),
+        Command::Simulate(args) => simulate::simulate(&args),
+        Command::Cluster(ClusterCommand::Keygen { key, force }) => cluster::keygen(&key, force),
+        Command::Membership(MembershipCommand::Status(bus)) => {
+            membership::run(bus.bus, membership::Query::Membership)
+        }
+        Command::Quorum(QuorumCommand::Status(bus)) => {
+            membership::run(bus.bus, membership::Query::Quorum)
+        }
+        Command::Quorum(QuorumCommand::ExpectedVotes { votes, bus }) => {
+            membership::run(bus.bus, membership::Query::SetExpectedVotes(votes))
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -61,66 +127,4 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
-}
-
-fn simulate(args: &SimulateArgs) -> anyhow::Result<()> {
-    let text = std::fs::read_to_string(&args.xml_file)
-        .with_context(|| format!("cannot read {}", args.xml_file.display()))?;
-    let doc =
-        Document::parse(&text).map_err(|e| anyhow::anyhow!("{}:{e}", args.xml_file.display()))?;
-    if doc.root.name != "cib" {
-        bail!(
-            "{}: the root element is <{}>, not <cib>",
-            args.xml_file.display(),
-            doc.root.name
-        );
-    }
-    // Report what is wrong with the configuration, as Pacemaker would, and
-    // go on: the scheduler ignores what it cannot use.
-    for d in vigil_cib::validate::validate(&doc) {
-        let level = match d.severity {
-            vigil_cib::validate::Severity::Error => "error",
-            vigil_cib::validate::Severity::Warning => "warning",
-        };
-        eprintln!("{}: {level}: {d}", args.xml_file.display());
-    }
-    // crm_simulate says when it replays a CIB at the date it was saved.
-    let original_date = args.datetime.is_none()
-        && doc
-            .root
-            .attr("execution-date")
-            .is_some_and(|v| v.parse::<i64>().is_ok());
-
-    let now = match &args.datetime {
-        Some(t) => Some(
-            DateTime::parse(t)
-                .map_err(|e| anyhow::anyhow!("invalid --set-datetime '{t}': {e}"))?
-                .to_epoch_seconds(),
-        ),
-        None => doc
-            .root
-            .attr("execution-date")
-            .and_then(|v| v.parse::<i64>().ok())
-            .or_else(|| {
-                std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .ok()
-                    .map(|d| d.as_secs() as i64)
-            }),
-    };
-    let sched = Scheduler::run(&doc, &Options { now });
-    let out = sched.simulate_text(&TextOptions {
-        simulate: args.simulate,
-        scores: args.show_scores,
-        original_date,
-    });
-    print!("{out}");
-    if let Some(path) = &args.save_graph {
-        std::fs::write(path, sched.graph_xml())
-            .with_context(|| format!("cannot write {}", path.display()))?;
-    }
-    for e in &sched.diag.errors {
-        eprintln!("error: {e}");
-    }
-    Ok(())
 }

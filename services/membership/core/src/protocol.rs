@@ -335,7 +335,19 @@ impl Membership {
                 client,
                 payload,
             } => self.send(group, client, payload),
-            Input::SetExpectedVotes { votes } => self.submit(Body::ExpectedVotes { votes }),
+            Input::SetExpectedVotes { votes } => match &self.quorum {
+                // Checked here so the requester hears why at once; every
+                // node checks again when it applies the ordered request.
+                Some(q) => match q.check_expected_votes(votes) {
+                    Ok(()) => self.submit(Body::ExpectedVotes { votes }),
+                    Err(e) => self.out.push(Output::Refused {
+                        reason: e.to_string(),
+                    }),
+                },
+                None => self.out.push(Output::Refused {
+                    reason: "quorum is not computed on this node".into(),
+                }),
+            },
         }
         self.flush()
     }

@@ -534,6 +534,20 @@ impl Quorum {
     ) -> Result<QuorumStatus, QuorumError> {
         // Corosync's -e does not touch the last man standing window.
         let _ = now_ms;
+        self.check_expected_votes(expected)?;
+        self.expected = expected;
+        self.peer_expected.clear();
+        self.recalculate(true, false);
+        Ok(self.status())
+    }
+
+    /// Whether [`Quorum::set_expected_votes`] would accept `expected` now,
+    /// so that a request can be refused before it is sent to the cluster.
+    ///
+    /// # Errors
+    ///
+    /// The error `set_expected_votes` would return.
+    pub fn check_expected_votes(&self, expected: u32) -> Result<(), QuorumError> {
         let total = self.total_votes();
         if expected == 0 {
             return Err(QuorumError::SetExpectedZero { total });
@@ -553,10 +567,7 @@ impl Quorum {
                 max: total.saturating_mul(2).saturating_sub(1).max(total),
             });
         }
-        self.expected = expected;
-        self.peer_expected.clear();
-        self.recalculate(true, false);
-        Ok(self.status())
+        Ok(())
     }
 
     /// The current state.

@@ -269,9 +269,10 @@ impl Runtime {
                         *r = Err(format!("join group '{group}' before sending to it"));
                     }
                 }
-                Output::Refused { reason } => {
-                    tracing::warn!("{reason}");
-                }
+                Output::Refused { reason } => match result.as_deref_mut() {
+                    Some(r) => *r = Err(reason),
+                    None => tracing::warn!("{reason}"),
+                },
                 Output::Writable => {}
             }
         }
