@@ -203,11 +203,24 @@ async fn run(args: Args) -> anyhow::Result<()> {
 fn bind_socket(addr: SocketAddr) -> anyhow::Result<tokio::net::UdpSocket> {
     if let Some(fd) = vigil_runtime::take_activated_socket() {
         let std_sock = std::net::UdpSocket::from(fd);
+        let local = std_sock
+            .local_addr()
+            .context("the socket systemd passed is not a UDP socket")?;
+        if local == addr {
+            tracing::info!(%local, "using the UDP socket passed by systemd");
+        } else {
+            tracing::warn!(
+                %local,
+                configured = %addr,
+                "using the UDP socket passed by systemd, but it is not bound to this node's configured address and port; peers send to the configured one"
+            );
+        }
         std_sock.set_nonblocking(true)?;
         return Ok(tokio::net::UdpSocket::from_std(std_sock)?);
     }
     let std_sock =
         std::net::UdpSocket::bind(addr).with_context(|| format!("cannot bind UDP {addr}"))?;
+    tracing::info!(local = %addr, "bound the UDP socket");
     std_sock.set_nonblocking(true)?;
     Ok(tokio::net::UdpSocket::from_std(std_sock)?)
 }
