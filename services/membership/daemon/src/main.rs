@@ -136,7 +136,6 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let Some(bind_ip) = me.addresses.first().copied() else {
         bail!("node {} has no address in {path}", me.id);
     };
-    let socket = bind_socket(SocketAddr::new(bind_ip, cfg.port))?;
     let peers: BTreeMap<u32, SocketAddr> = cfg
         .nodes
         .iter()
@@ -178,6 +177,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
     }
     let bus_addr = vigil_runtime::bus_address(args.bus.as_deref());
     let bus = serve(bus_addr.as_deref(), &sh).await?;
+    // After the bus name: a second daemon for this node fails on the name,
+    // with a message that says so, before it touches the port.
+    let socket = bind_socket(SocketAddr::new(bind_ip, cfg.port))?;
     let tag = transport::ClusterTag::derive(&key, &cfg.name);
     let ids = cfg.node_ids();
     let rt = runtime::Runtime {
@@ -218,8 +220,17 @@ fn bind_socket(addr: SocketAddr) -> anyhow::Result<tokio::net::UdpSocket> {
         std_sock.set_nonblocking(true)?;
         return Ok(tokio::net::UdpSocket::from_std(std_sock)?);
     }
-    let std_sock =
-        std::net::UdpSocket::bind(addr).with_context(|| format!("cannot bind UDP {addr}"))?;
+    let std_sock = std::net::UdpSocket::bind(addr).map_err(|e| match e.kind() {
+        std::io::ErrorKind::AddrInUse => anyhow::anyhow!(
+            "cannot bind UDP {addr}: another program uses this port (another cluster's daemon?); \
+                 change [cluster] port or stop it"
+        ),
+        std::io::ErrorKind::AddrNotAvailable => anyhow::anyhow!(
+            "cannot bind UDP {addr}: no interface of this host has that address; \
+                 check this node's addresses in the configuration"
+        ),
+        _ => anyhow::Error::new(e).context(format!("cannot bind UDP {addr}")),
+    })?;
     tracing::info!(local = %addr, "bound the UDP socket");
     std_sock.set_nonblocking(true)?;
     Ok(tokio::net::UdpSocket::from_std(std_sock)?)

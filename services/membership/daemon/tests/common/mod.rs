@@ -1,0 +1,586 @@
+//! A cluster of real `vigil-membershipd` processes on one machine, the way
+//! a user runs them: one configuration file, a key file per node, nodes on
+//! 127.0.X.1, 127.0.X.2, … and one private `dbus-daemon` per node.
+//!
+//! Every process started here is killed when its owner is dropped, also
+//! when a test panics; a panicking test prints the daemons' logs.
+
+use std::fmt::Write as _;
+use std::fs;
+use std::io::{BufRead, BufReader, Read};
+use std::net::{Ipv4Addr, UdpSocket};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdout, Command, ExitStatus, Output, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use zbus::proxy::CacheProperties;
+
+/// The daemon's well-known bus name.
+pub const NAME: &str = "org.vigil.membership1";
+/// The daemon's object path.
+pub const PATH: &str = "/org/vigil/membership1";
+
+/// How long to wait for anything the cluster should do by itself. Generous:
+/// tests run in parallel on small machines; speed is measured elsewhere.
+pub const WAIT: Duration = Duration::from_secs(15);
+/// How often to look again while waiting.
+pub const POLL: Duration = Duration::from_millis(50);
+
+/// The daemon binary under test.
+pub const DAEMON: &str = env!("CARGO_BIN_EXE_vigil-membershipd");
+
+#[zbus::proxy(
+    interface = "org.vigil.membership1.Manager",
+    default_service = "org.vigil.membership1",
+    default_path = "/org/vigil/membership1"
+)]
+pub trait Manager {
+    #[zbus(property)]
+    fn local_node_id(&self) -> zbus::Result<u32>;
+    #[zbus(property)]
+    fn cluster_name(&self) -> zbus::Result<String>;
+    #[zbus(property)]
+    fn members(&self) -> zbus::Result<Vec<u32>>;
+    #[zbus(property)]
+    fn ring_id(&self) -> zbus::Result<(u64, u32)>;
+    #[zbus(property)]
+    fn nodes(&self) -> zbus::Result<Vec<(u32, String, String, bool)>>;
+    #[zbus(property)]
+    fn datagrams_dropped(&self) -> zbus::Result<std::collections::BTreeMap<String, u64>>;
+    #[zbus(signal)]
+    fn view_changed(&self, ring: (u64, u32), members: Vec<u32>) -> zbus::Result<()>;
+}
+
+#[zbus::proxy(
+    interface = "org.vigil.membership1.Quorum",
+    default_service = "org.vigil.membership1",
+    default_path = "/org/vigil/membership1"
+)]
+pub trait Quorum {
+    #[zbus(property)]
+    fn quorate(&self) -> zbus::Result<bool>;
+    #[zbus(property)]
+    fn expected_votes(&self) -> zbus::Result<u32>;
+}
+
+#[zbus::proxy(
+    interface = "org.vigil.membership1.Group",
+    default_service = "org.vigil.membership1",
+    default_path = "/org/vigil/membership1"
+)]
+pub trait Group {
+    fn join(&self, group: &str) -> zbus::Result<()>;
+    fn send(&self, group: &str, payload: &[u8]) -> zbus::Result<()>;
+    #[zbus(signal)]
+    fn delivered(
+        &self,
+        group: String,
+        node: u32,
+        client: u64,
+        payload: Vec<u8>,
+    ) -> zbus::Result<()>;
+    #[zbus(signal)]
+    fn group_changed(
+        &self,
+        group: String,
+        members: Vec<(u32, u64)>,
+        joined: Vec<(u32, u64)>,
+        left: Vec<(u32, u64)>,
+    ) -> zbus::Result<()>;
+}
+
+/// Whether `dbus-daemon` can be run; when not, prints why the calling test
+/// is skipped (or fails when `VIGIL_REQUIRE_ALL` is set, as in CI).
+pub fn dbus_daemon_available(test: &str) -> bool {
+    let available = dbus_daemon_runs(test);
+    assert!(
+        available || std::env::var_os("VIGIL_REQUIRE_ALL").is_none(),
+        "{test}: dbus-daemon is required (VIGIL_REQUIRE_ALL is set)"
+    );
+    available
+}
+
+fn dbus_daemon_runs(test: &str) -> bool {
+    match Command::new("dbus-daemon")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+    {
+        Ok(s) if s.success() => true,
+        Ok(s) => {
+            eprintln!("SKIPPED {test}: `dbus-daemon --version` failed ({s}); install dbus-daemon");
+            false
+        }
+        Err(e) => {
+            eprintln!("SKIPPED {test}: cannot run dbus-daemon ({e}); install dbus-daemon");
+            false
+        }
+    }
+}
+
+/// Polls `probe` every [`POLL`] until it gives a value, and panics after
+/// [`WAIT`] with `what` and the last thing the probe saw.
+pub async fn eventually<T>(what: &str, mut probe: impl AsyncFnMut() -> Result<T, String>) -> T {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        match probe().await {
+            Ok(v) => return v,
+            Err(last) => {
+                assert!(
+                    Instant::now() < deadline,
+                    "timed out after {WAIT:?} waiting for {what}; last seen: {last}"
+                );
+            }
+        }
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+/// Polls `probe` every [`POLL`] for `period` and panics the first time it
+/// fails.
+pub async fn steadily(
+    what: &str,
+    period: Duration,
+    mut probe: impl AsyncFnMut() -> Result<(), String>,
+) {
+    let end = Instant::now() + period;
+    let mut checks = 0u32;
+    while Instant::now() < end {
+        if let Err(e) = probe().await {
+            panic!("{what} stopped holding after {checks} check(s): {e}");
+        }
+        checks += 1;
+        tokio::time::sleep(POLL).await;
+    }
+    assert!(checks > 0, "{what} was never checked");
+}
+
+/// 32 random bytes, as `vigil cluster keygen` makes.
+pub fn random_key() -> [u8; 32] {
+    let mut key = [0u8; 32];
+    fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut key))
+        .expect("read /dev/urandom");
+    key
+}
+
+/// Writes a key file with mode 0400, as the daemon demands.
+pub fn write_key(path: &Path, key: &[u8]) {
+    let _ = fs::remove_file(path);
+    let mut f = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o400)
+        .open(path)
+        .unwrap_or_else(|e| panic!("create key file {}: {e}", path.display()));
+    std::io::Write::write_all(&mut f, key).expect("write key file");
+}
+
+/// A private `dbus-daemon`, killed on drop.
+#[derive(Debug)]
+pub struct Bus {
+    child: Child,
+    _stdout: ChildStdout,
+    address: String,
+}
+
+impl Bus {
+    /// Starts a session-type bus listening in `dir`.
+    pub fn start(dir: &Path) -> Bus {
+        fs::create_dir_all(dir).expect("create bus directory");
+        let mut child = Command::new("dbus-daemon")
+            .arg("--session")
+            .arg("--nofork")
+            .arg("--print-address")
+            .arg(format!("--address=unix:dir={}", dir.display()))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start dbus-daemon");
+        let stdout = child.stdout.take().expect("dbus-daemon stdout");
+        let mut reader = BufReader::new(stdout);
+        let mut line = String::new();
+        let read = reader.read_line(&mut line);
+        let address = line.trim().to_string();
+        if read.is_err() || address.is_empty() {
+            let _ = child.kill();
+            let status = child.wait();
+            panic!("dbus-daemon printed no address ({read:?}, {status:?})");
+        }
+        Bus {
+            child,
+            _stdout: reader.into_inner(),
+            address,
+        }
+    }
+
+    /// The address clients connect to.
+    pub fn address(&self) -> &str {
+        &self.address
+    }
+}
+
+impl Drop for Bus {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs `cmd` to its end, killing it if it takes longer than [`WAIT`].
+pub fn run_with_deadline(mut cmd: Command) -> Output {
+    let child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the command");
+    let pid = child.id();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let waiter = std::thread::spawn(move || {
+        let out = child.wait_with_output();
+        let _ = tx.send(());
+        out
+    });
+    if rx.recv_timeout(WAIT).is_err() {
+        // Still running: end it, then collect what it wrote.
+        let pid = nix::unistd::Pid::from_raw(i32::try_from(pid).expect("pid"));
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+        let out = waiter
+            .join()
+            .expect("waiter thread")
+            .expect("wait for the command");
+        panic!(
+            "the command did not end within {WAIT:?}; stderr:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    waiter
+        .join()
+        .expect("waiter thread")
+        .expect("wait for the command")
+}
+
+/// One node: its bus, its key file, its log, and its daemon when running.
+#[derive(Debug)]
+pub struct Node {
+    pub id: u32,
+    pub ip: Ipv4Addr,
+    key: PathBuf,
+    log: PathBuf,
+    daemon: Mutex<Option<Child>>,
+    conn: zbus::Connection,
+    bus: Bus,
+}
+
+impl Node {
+    /// The address of this node's bus.
+    pub fn bus_address(&self) -> &str {
+        self.bus.address()
+    }
+}
+
+/// The agreed view and quorum as one node shows them on its bus.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeView {
+    pub members: Vec<u32>,
+    pub ring: (u64, u32),
+    pub quorate: bool,
+    pub expected_votes: u32,
+}
+
+/// Configured nodes 1..=N on 127.0.`octet`.1..=N, all sharing a port, with a
+/// private bus per node. Daemons are started with [`Cluster::start`].
+#[derive(Debug)]
+pub struct Cluster {
+    pub config: PathBuf,
+    nodes: Vec<Node>,
+    /// Holds the configuration, keys, logs and bus sockets; removed last.
+    _dir: tempfile::TempDir,
+}
+
+impl Cluster {
+    /// Writes the configuration and keys of an `n`-node cluster and starts
+    /// every node's bus; no daemon runs yet.
+    pub async fn new(octet: u8, n: u32) -> Cluster {
+        let dir = tempfile::Builder::new()
+            .prefix("vigil-cluster-")
+            .tempdir()
+            .expect("temporary directory");
+        let ips: Vec<Ipv4Addr> = (1..=n)
+            .map(|i| Ipv4Addr::new(127, 0, octet, u8::try_from(i).expect("node index")))
+            .collect();
+        let port = free_port(&ips);
+        let mut text = format!("[cluster]\nname = \"t{octet}\"\nport = {port}\n");
+        for (i, ip) in (1..=n).zip(&ips) {
+            let _ = write!(
+                text,
+                "\n[[node]]\nid = {i}\nname = \"n{i}\"\naddresses = [\"{ip}\"]\n"
+            );
+        }
+        let config = dir.path().join("cluster.toml");
+        fs::write(&config, text).expect("write the configuration");
+        let key = random_key();
+        let mut nodes = Vec::new();
+        for (i, ip) in (1..=n).zip(ips) {
+            let key_path = dir.path().join(format!("n{i}.key"));
+            write_key(&key_path, &key);
+            let bus = Bus::start(&dir.path().join(format!("bus{i}")));
+            let conn = zbus::connection::Builder::address(bus.address())
+                .build()
+                .await
+                .unwrap_or_else(|e| panic!("connect to the bus of node {i}: {e}"));
+            nodes.push(Node {
+                id: i,
+                ip,
+                key: key_path,
+                log: dir.path().join(format!("n{i}.log")),
+                daemon: Mutex::new(None),
+                conn,
+                bus,
+            });
+        }
+        Cluster {
+            config,
+            nodes,
+            _dir: dir,
+        }
+    }
+
+    pub fn node(&self, id: u32) -> &Node {
+        self.nodes
+            .iter()
+            .find(|n| n.id == id)
+            .unwrap_or_else(|| panic!("no node {id}"))
+    }
+
+    /// Gives node `id` its own key (as a misconfigured node would have).
+    pub fn set_key(&self, id: u32, key: &[u8]) {
+        write_key(&self.node(id).key, key);
+    }
+
+    /// The daemon command line for node `id`, as a user would type it.
+    pub fn command(&self, id: u32) -> Command {
+        self.command_with_config(id, &self.config)
+    }
+
+    /// The daemon command line for node `id` with another configuration.
+    pub fn command_with_config(&self, id: u32, config: &Path) -> Command {
+        let node = self.node(id);
+        let mut cmd = Command::new(DAEMON);
+        cmd.arg("--config")
+            .arg(config)
+            .arg("--key")
+            .arg(&node.key)
+            .arg("--node")
+            .arg(id.to_string())
+            .arg("--bus")
+            .arg(node.bus_address())
+            .env("VIGIL_LOG_STDERR", "1")
+            .env_remove("VIGIL_BUS")
+            .env_remove("NOTIFY_SOCKET")
+            .env_remove("LISTEN_FDS")
+            .env_remove("LISTEN_PID")
+            .env_remove("LISTEN_FDNAMES")
+            .env_remove("WATCHDOG_USEC")
+            .env_remove("WATCHDOG_PID");
+        cmd
+    }
+
+    /// Starts the daemons of `ids` and waits until each serves its bus.
+    pub async fn start(&self, ids: &[u32]) {
+        for &id in ids {
+            let node = self.node(id);
+            let log = fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&node.log)
+                .expect("open the daemon log");
+            let child = self
+                .command(id)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(log)
+                .spawn()
+                .expect("start vigil-membershipd");
+            let mut slot = node.daemon.lock().expect("daemon slot");
+            assert!(slot.is_none(), "node {id} is already running");
+            *slot = Some(child);
+        }
+        for &id in ids {
+            let conn = self.node(id).conn.clone();
+            eventually(&format!("node {id} to own {NAME}"), async || {
+                self.assert_running(id);
+                let dbus = zbus::fdo::DBusProxy::new(&conn)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let name = zbus::names::BusName::try_from(NAME).map_err(|e| e.to_string())?;
+                match dbus.name_has_owner(name).await {
+                    Ok(true) => Ok(()),
+                    Ok(false) => Err("the name has no owner".into()),
+                    Err(e) => Err(e.to_string()),
+                }
+            })
+            .await;
+        }
+    }
+
+    /// Kills the daemons of `ids` with SIGKILL and reaps them.
+    pub fn kill(&self, ids: &[u32]) {
+        for &id in ids {
+            let mut slot = self.node(id).daemon.lock().expect("daemon slot");
+            let mut child = slot
+                .take()
+                .unwrap_or_else(|| panic!("node {id} is not running"));
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Panics (with the node's log) if the daemon of `id` has exited.
+    pub fn assert_running(&self, id: u32) {
+        let node = self.node(id);
+        let mut slot = node.daemon.lock().expect("daemon slot");
+        let status: Option<ExitStatus> = match slot.as_mut() {
+            Some(child) => child.try_wait().expect("poll the daemon"),
+            None => panic!("node {id} was not started"),
+        };
+        if let Some(status) = status {
+            *slot = None;
+            drop(slot);
+            panic!(
+                "vigil-membershipd of node {id} exited ({status}); its log:\n{}",
+                tail(&node.log, 60)
+            );
+        }
+    }
+
+    /// A new client connection to the bus of node `id`.
+    pub async fn connect(&self, id: u32) -> zbus::Connection {
+        zbus::connection::Builder::address(self.node(id).bus_address())
+            .build()
+            .await
+            .unwrap_or_else(|e| panic!("connect to the bus of node {id}: {e}"))
+    }
+
+    /// The connection this harness uses to look at node `id`.
+    pub fn conn(&self, id: u32) -> &zbus::Connection {
+        &self.node(id).conn
+    }
+
+    pub async fn manager(&self, id: u32) -> ManagerProxy<'static> {
+        ManagerProxy::builder(self.conn(id))
+            .cache_properties(CacheProperties::No)
+            .build()
+            .await
+            .expect("Manager proxy")
+    }
+
+    pub async fn quorum(&self, id: u32) -> QuorumProxy<'static> {
+        QuorumProxy::builder(self.conn(id))
+            .cache_properties(CacheProperties::No)
+            .build()
+            .await
+            .expect("Quorum proxy")
+    }
+
+    /// What node `id` shows on its bus now.
+    pub async fn view(&self, id: u32) -> Result<NodeView, String> {
+        self.assert_running(id);
+        let m = self.manager(id).await;
+        let q = self.quorum(id).await;
+        let err = |e: zbus::Error| format!("node {id}: {e}");
+        Ok(NodeView {
+            members: m.members().await.map_err(err)?,
+            ring: m.ring_id().await.map_err(err)?,
+            quorate: q.quorate().await.map_err(err)?,
+            expected_votes: q.expected_votes().await.map_err(err)?,
+        })
+    }
+
+    /// The views of `ids` if every one has exactly `members` and all show
+    /// the same ring id; else a description of what they show.
+    pub async fn agreed(&self, ids: &[u32], members: &[u32]) -> Result<Vec<NodeView>, String> {
+        let mut views = Vec::new();
+        for &id in ids {
+            views.push(self.view(id).await?);
+        }
+        let same_ring = views.windows(2).all(|w| w[0].ring == w[1].ring);
+        if same_ring && views.iter().all(|v| v.members == members) {
+            Ok(views)
+        } else {
+            let mut s = String::new();
+            for (id, v) in ids.iter().zip(&views) {
+                let _ = write!(s, "[node {id}: members {:?} ring {:?}] ", v.members, v.ring);
+            }
+            Err(s)
+        }
+    }
+
+    /// Waits until `ids` agree on the view `members`; returns their views.
+    pub async fn wait_agreed(&self, ids: &[u32], members: &[u32]) -> Vec<NodeView> {
+        eventually(
+            &format!("nodes {ids:?} to agree on the view {members:?}"),
+            async || self.agreed(ids, members).await,
+        )
+        .await
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        let panicking = std::thread::panicking();
+        for node in &self.nodes {
+            if let Ok(mut slot) = node.daemon.lock()
+                && let Some(mut child) = slot.take()
+            {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+        }
+        if panicking {
+            for node in self.nodes.iter().filter(|n| n.log.exists()) {
+                eprintln!(
+                    "---- log of node {} ({}) ----\n{}",
+                    node.id,
+                    node.ip,
+                    tail(&node.log, 60)
+                );
+            }
+        }
+        // The buses stop as the nodes drop.
+    }
+}
+
+/// The last `lines` lines of a file, or why it cannot be read.
+pub fn tail(path: &Path, lines: usize) -> String {
+    match fs::read_to_string(path) {
+        Ok(text) => {
+            let all: Vec<&str> = text.lines().collect();
+            all[all.len().saturating_sub(lines)..].join("\n")
+        }
+        Err(e) => format!("<cannot read {}: {e}>", path.display()),
+    }
+}
+
+/// A UDP port free on every one of `ips` right now.
+fn free_port(ips: &[Ipv4Addr]) -> u16 {
+    for _ in 0..50 {
+        let Ok(first) = UdpSocket::bind((ips[0], 0)) else {
+            continue;
+        };
+        let port = first.local_addr().expect("local address").port();
+        let others: Result<Vec<UdpSocket>, _> = ips[1..]
+            .iter()
+            .map(|ip| UdpSocket::bind((*ip, port)))
+            .collect();
+        if others.is_ok() {
+            return port;
+        }
+    }
+    panic!("no UDP port free on all of {ips:?}");
+}
