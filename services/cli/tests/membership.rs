@@ -160,6 +160,8 @@ fn status_commands_show_the_view_and_quorum() {
             .arg("--key")
             .arg(&key)
             .args(["--node", &id.to_string(), "--bus", bus])
+            .arg("--state-dir")
+            .arg(dir.join(format!("state{id}")))
             .env("VIGIL_LOG_STDERR", "1")
             .stdout(Stdio::null())
             .stderr(Stdio::null())

@@ -125,6 +125,11 @@ pub struct Config {
     pub quorum: quorum::QuorumOptions,
     /// Votes per node; a node not listed has one vote.
     pub votes: std::collections::BTreeMap<NodeId, u32>,
+    /// The highest ring sequence this node saw in earlier runs (the daemon
+    /// keeps [`Membership::max_ring_seq`] on disk): rings this node
+    /// proposes are numbered above it, so a restarted node never reuses a
+    /// ring id.
+    pub min_ring_seq: u64,
 }
 
 impl Config {
@@ -138,6 +143,7 @@ impl Config {
             send_window: 1024,
             quorum: quorum::QuorumOptions::default(),
             votes: std::collections::BTreeMap::new(),
+            min_ring_seq: 0,
         }
     }
 }
@@ -201,6 +207,16 @@ pub enum Output {
     Congested { group: String, client: ClientId },
     /// Sends are accepted again after `Congested`.
     Writable,
+    /// A message this client sent was not delivered, and never will be:
+    /// the view changed before this node saw it ordered, and the old view's
+    /// sequencer did not come along, so other nodes may or may not have
+    /// delivered it (in the old view). The client decides whether to send
+    /// it again, in the new view.
+    Undelivered {
+        group: String,
+        client: ClientId,
+        payload: Vec<u8>,
+    },
     /// A send for a group the client has not joined.
     NotJoined { group: String, client: ClientId },
 }

@@ -33,8 +33,19 @@
 //!    units from that member and deliver them, then answer `Synced`.
 //! 4. **Install.** When all answered, the coordinator installs the view and
 //!    tells the members to. A member installs only the view it accepted.
-//!    Units of the old view it has not delivered are dropped; its own units
-//!    that were not delivered are sent again in the new view.
+//!    Units of the old view it has not delivered are dropped. Its own
+//!    messages that were not delivered are sent again in the new view only
+//!    if the old view's sequencer moved along with it (the sync step says
+//!    who moved from which view): then everything the sequencer ordered was
+//!    delivered in step 3, so those messages were ordered nowhere. Otherwise
+//!    another partition may have delivered them, and sending them again
+//!    would deliver a message twice or in two views; they are reported to
+//!    their clients as `Undelivered` instead. Joins and leaves are always
+//!    sent again (applying one twice changes nothing).
+//!
+//! Ring sequences only grow, across restarts too: the daemon keeps the
+//! highest sequence seen ([`Membership::max_ring_seq`]) on disk and passes
+//! it back as `Config::min_ring_seq`.
 //!
 //! A coordinator that does not get every answer within `consensus_ms`
 //! proposes again without the silent members, with a greater ring id; a
@@ -54,7 +65,14 @@
 //!   view.
 //! - *Groups*: joins and leaves are ordered units; after a view change each
 //!   member orders the list of its clients' groups, and once every member's
-//!   list is delivered all members agree on every group again.
+//!   list is delivered all members agree on every group again. Until then,
+//!   messages of the new view are held, so that no client gets a message
+//!   before the group change that lists it and the sender; held messages
+//!   whose sender left meanwhile are delivered to nobody (the sender is
+//!   told `Undelivered`), and so are those held when the view changes again.
+//! - *Sender included*: every message a node accepted from a client is,
+//!   while the node runs, either delivered back to that client or reported
+//!   `Undelivered` to it, never both.
 //! - *Flow control*: a node has at most `send_window` units waiting to be
 //!   ordered; a sequencer orders nothing new while that many units are not
 //!   stable. Senders beyond the window are told `Congested`.
@@ -179,6 +197,15 @@ pub struct Membership {
     /// After a view change, members whose join list is not yet delivered,
     /// and the groups being rebuilt.
     group_sync: Option<(BTreeSet<NodeId>, Groups)>,
+    /// Deliveries held while `group_sync` rebuilds the groups, so that no
+    /// client hears of a message before the group change listing it and
+    /// the sender.
+    held: Vec<(String, GroupMember, Vec<u8>)>,
+    /// Whether the sequencer of the view being left moves to the next view
+    /// with this node (set by the sync step). Only then is every unit it
+    /// ordered known here, so that this node's units not seen ordered were
+    /// ordered nowhere and may be sent again in the new view.
+    old_sequencer_moves: bool,
 
     /// Quorum state (None when the configuration is refused).
     quorum: Option<Quorum>,
@@ -227,7 +254,7 @@ impl Membership {
                 ring: RingId { seq: 0, rep: me },
                 members: vec![me],
             },
-            max_seq_seen: 0,
+            max_seq_seen: cfg.min_ring_seq,
             max_accepted: RingId { seq: 0, rep: me },
             last_heard: BTreeMap::new(),
             peer_ring: BTreeMap::new(),
@@ -256,6 +283,8 @@ impl Membership {
             local: BTreeMap::new(),
             requested: BTreeMap::new(),
             group_sync: None,
+            held: Vec::new(),
+            old_sequencer_moves: false,
             quorum: None,
             out: Vec::new(),
             outbox: BTreeMap::new(),
@@ -275,6 +304,14 @@ impl Membership {
     /// The installed view.
     pub fn view(&self) -> &View {
         &self.view
+    }
+
+    /// The highest ring sequence seen: keep it across restarts and pass it
+    /// back as [`Config::min_ring_seq`].
+    pub fn max_ring_seq(&self) -> u64 {
+        self.max_seq_seen
+            .max(self.max_accepted.seq)
+            .max(self.view.ring.seq)
     }
 
     /// Whether a view change is under way.
@@ -369,7 +406,7 @@ impl Membership {
         }
         let size = self.cfg.fragment_size.max(1);
         let frags = payload.len().div_ceil(size).max(1);
-        if self.pending.len() + frags > self.cfg.send_window {
+        if self.backlog() + frags > self.cfg.send_window {
             self.congested = true;
             self.out.push(Output::Congested { group, client });
             return;
@@ -439,6 +476,19 @@ impl Membership {
             } else {
                 self.queue(sequencer, m);
             }
+        }
+    }
+
+    /// This node's messages not yet delivered back to it: units waiting to
+    /// be ordered, and its messages held during a group rebuild.
+    fn backlog(&self) -> usize {
+        self.pending.len() + self.held.iter().filter(|h| h.1.node == self.me).count()
+    }
+
+    fn maybe_writable(&mut self) {
+        if self.congested && self.backlog() <= self.cfg.send_window / 2 {
+            self.congested = false;
+            self.out.push(Output::Writable);
         }
     }
 
@@ -562,6 +612,7 @@ impl Membership {
         let ring = RingId { seq, rep: self.me };
         self.max_seq_seen = seq;
         self.max_accepted = ring;
+        self.old_sequencer_moves = false;
         self.change_due_since = None;
         let mut accepts = BTreeMap::new();
         accepts.insert(
@@ -743,16 +794,16 @@ impl Membership {
             }
             Msg::Sync { ring, targets } => {
                 let old = self.view.ring;
+                let sequencer = self.sequencer();
                 if let Some(Change::Accepted {
                     ring: r, target, ..
                 }) = &mut self.change
                     && *r == ring
                     && target.is_none()
                 {
-                    *target = targets
-                        .iter()
-                        .find(|t| t.old == old)
-                        .map(|t| (t.target, t.source));
+                    let mine = targets.iter().find(|t| t.old == old);
+                    *target = mine.map(|t| (t.target, t.source));
+                    self.old_sequencer_moves = mine.is_some_and(|t| t.movers.contains(&sequencer));
                     if let Some((t, _)) = *target {
                         self.deliver_limit = Some(t.max(self.delivered));
                     }
@@ -813,6 +864,7 @@ impl Membership {
         self.max_accepted = ring;
         self.change_due_since = None;
         self.deliver_limit = Some(self.delivered);
+        self.old_sequencer_moves = false;
         self.change = Some(Change::Accepted {
             ring,
             coordinator: from,
@@ -886,24 +938,27 @@ impl Membership {
         };
         *sync_sent = true;
         let ring = *ring;
-        let mut by_old: BTreeMap<RingId, (u64, NodeId)> = BTreeMap::new();
+        let mut by_old: BTreeMap<RingId, (u64, NodeId, Vec<NodeId>)> = BTreeMap::new();
         for (n, a) in accepts.iter() {
-            let e = by_old.entry(a.old).or_insert((a.delivered, *n));
+            let e = by_old.entry(a.old).or_insert((a.delivered, *n, Vec::new()));
             if a.delivered > e.0 {
-                *e = (a.delivered, *n);
+                (e.0, e.1) = (a.delivered, *n);
             }
+            e.2.push(*n);
         }
         let targets: Vec<SyncTarget> = by_old
-            .iter()
-            .map(|(old, (target, source))| SyncTarget {
-                old: *old,
-                target: *target,
-                source: *source,
+            .into_iter()
+            .map(|(old, (target, source, movers))| SyncTarget {
+                old,
+                target,
+                source,
+                movers,
             })
             .collect();
         let members = members.clone();
         if let Some(t) = targets.iter().find(|t| t.old == self.view.ring) {
             self.deliver_limit = Some(t.target.max(self.delivered));
+            self.old_sequencer_moves = t.movers.contains(&self.sequencer());
         }
         let m = Msg::Sync { ring, targets };
         for n in members {
@@ -999,17 +1054,59 @@ impl Membership {
             let status = q.view_changed(self.now, &self.view.members);
             self.out.push(Output::Quorum(status));
         }
-        // Units not delivered in the old view are sent again, whole
-        // messages at a time, renumbered for the new view.
-        let mut undelivered_msgs: BTreeSet<u64> = BTreeSet::new();
-        for p in &self.pending {
-            undelivered_msgs.insert(p.msg);
-        }
+        // This node's units not delivered in the old view are sent again,
+        // whole messages at a time, renumbered for the new view, if the old
+        // sequencer came along: then none of them was ordered. Otherwise
+        // another partition may have delivered them, and sending them again
+        // would deliver them twice or in two views; they are dropped.
         let old = std::mem::take(&mut self.pending);
         self.next_sender_seq = 1;
-        let mut resend = Vec::new();
+        // Joins, leaves and expected votes are sent again in any case:
+        // applying them twice changes nothing. A stale join list is not:
+        // a new one follows.
+        let all = std::mem::take(&mut self.old_sequencer_moves);
+        let mut resend: Vec<(u64, Body)> = Vec::new();
+        // Per message: group, client and its fragments (number, bytes).
+        type Fragments = Vec<(u32, Vec<u8>)>;
+        let mut dropped: BTreeMap<u64, (String, ClientId, Fragments)> = BTreeMap::new();
         for p in old {
-            resend.push((p.msg, p.body));
+            match p.body {
+                Body::App {
+                    group,
+                    client,
+                    frag,
+                    payload,
+                    ..
+                } if !all => {
+                    let e = dropped
+                        .entry(p.msg)
+                        .or_insert_with(|| (group, client, Vec::new()));
+                    e.2.push((frag, payload));
+                }
+                Body::JoinList { .. } => {}
+                body => resend.push((p.msg, body)),
+            }
+        }
+        for (_, (group, client, mut frags)) in dropped {
+            frags.sort_by_key(|f| f.0);
+            let payload = frags.into_iter().flat_map(|f| f.1).collect();
+            self.out.push(Output::Undelivered {
+                group,
+                client,
+                payload,
+            });
+        }
+        // Deliveries held for a group rebuild that did not finish are
+        // dropped by every member that moves with this one alike; this
+        // node's own are reported to their senders.
+        for (group, from, payload) in std::mem::take(&mut self.held) {
+            if from.node == self.me {
+                self.out.push(Output::Undelivered {
+                    group,
+                    client: from.client,
+                    payload,
+                });
+            }
         }
         // Rebuild groups: every member orders the list of its clients.
         let waiting: BTreeSet<NodeId> = self.view.members.iter().copied().collect();
@@ -1026,6 +1123,7 @@ impl Membership {
         for (msg, body) in resend {
             self.queue_unit(msg, body);
         }
+        self.maybe_writable();
         // Anyone else in the view may need our progress soon.
         self.send_pending();
     }
@@ -1138,10 +1236,7 @@ impl Membership {
             };
             self.queue_members(&ack);
         }
-        if self.congested && self.pending.len() <= self.cfg.send_window / 2 {
-            self.congested = false;
-            self.out.push(Output::Writable);
-        }
+        self.maybe_writable();
     }
 
     fn request_missing(&mut self) {
@@ -1221,6 +1316,10 @@ impl Membership {
                     .get(group)
                     .map(|s| s.iter().copied().collect())
                     .unwrap_or_default();
+                if self.group_sync.is_some() {
+                    self.held.push((group.clone(), from, whole));
+                    return;
+                }
                 for c in to {
                     self.out.push(Output::Deliver {
                         group: group.clone(),
@@ -1283,6 +1382,7 @@ impl Membership {
                 if waiting.is_empty() {
                     let (_, built) = self.group_sync.take().expect("checked above");
                     self.replace_groups(built);
+                    self.release_held();
                 }
             }
         }
@@ -1317,6 +1417,42 @@ impl Membership {
             joined: if join { vec![member] } else { vec![] },
             left: if join { vec![] } else { vec![member] },
         });
+    }
+
+    /// Delivers what was held during the group rebuild, now that the group
+    /// changes are out: from senders still in the group, to the clients
+    /// the group changes just listed (every member decides alike, at the
+    /// same point of the order).
+    fn release_held(&mut self) {
+        let held = std::mem::take(&mut self.held);
+        self.maybe_writable();
+        for (group, from, payload) in held {
+            if !self.groups.get(&group).is_some_and(|s| s.contains(&from)) {
+                // Its sender left meanwhile: nobody gets it, and the
+                // sender hears so.
+                if from.node == self.me {
+                    self.out.push(Output::Undelivered {
+                        group,
+                        client: from.client,
+                        payload,
+                    });
+                }
+                continue;
+            }
+            let to: Vec<ClientId> = self
+                .local
+                .get(&group)
+                .map(|s| s.iter().copied().collect())
+                .unwrap_or_default();
+            for c in to {
+                self.out.push(Output::Deliver {
+                    group: group.clone(),
+                    to: c,
+                    from,
+                    payload: payload.clone(),
+                });
+            }
+        }
     }
 
     /// Installs the groups rebuilt after a view change, reporting changes.

@@ -69,10 +69,13 @@
 //!
 //! # auto_tie_breaker
 //!
-//! When the total votes are exactly `floor(expected_votes / 2)` (an even
-//! split, or half minus one with odd expected votes), the partition holding
-//! the tie-breaker is quorate, provided the nodes that may be on the other
-//! side have fewer votes than quorum. The tie-breaker is:
+//! When the total votes are exactly half of `expected_votes` (an even
+//! split), the partition holding the tie-breaker is quorate, provided the
+//! nodes that may be on the other side have fewer votes than quorum. Unlike
+//! corosync, Vigil does not break a "half minus one" split of odd expected
+//! votes (1 of 3, 2 of 5): the other side then holds a majority on its own,
+//! and nodes hidden by a one-way cut may be on it, so both sides could be
+//! quorate. The tie-breaker is:
 //! * [`TieBreaker::Lowest`] / [`TieBreaker::Highest`]: the lowest / highest
 //!   node id of the last view in which the partition was quorate by votes
 //!   (none before the first such view);
@@ -696,7 +699,11 @@ impl Quorum {
             self.highest = configured.next_back().or(self.lowest);
             return true;
         }
-        if self.tie_breaker.is_none() || total != self.expected / 2 {
+        // Only an exact half: with odd expected votes the other side of a
+        // "half minus one" split has a majority by itself, and nodes alive
+        // outside this node's last quorate view may be there (a one-way cut
+        // hides them), so the tie-break could give both sides quorum.
+        if self.tie_breaker.is_none() || u64::from(total) * 2 != u64::from(self.expected) {
             return false;
         }
         let maybe_other_side: Vec<NodeId> = self

@@ -48,6 +48,8 @@ pub(crate) struct SyncTarget {
     pub old: RingId,
     pub target: u64,
     pub source: NodeId,
+    /// The accepting members that come from `old`.
+    pub movers: Vec<NodeId>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -371,7 +371,10 @@ fn cases() -> Vec<Case> {
             ],
         },
         Case {
-            name: "auto_tie_breaker + wait_for_all, 5 nodes: after one loss, a 2+2 split keeps node 1's side",
+            // Corosync would break this tie (2 == 5 / 2), but the lost node 5
+            // may be alive behind a one-way cut and join {3, 4}, which then
+            // has quorum: Vigil breaks exact halves only.
+            name: "auto_tie_breaker + wait_for_all, 5 nodes: after one loss, a 2+2 split is not a tie of 5",
             votes: ONES5,
             me: 1,
             options: QuorumOptions {
@@ -381,7 +384,7 @@ fn cases() -> Vec<Case> {
             steps: &[
                 (View(0, &[1, 2, 3, 4, 5]), Q(true, 5, 3)),
                 (View(1, &[1, 2, 3, 4]), Q(true, 5, 3)),
-                (View(2, &[1, 2]), Q(true, 5, 3)),
+                (View(2, &[1, 2]), Q(false, 5, 3)),
             ],
         },
         Case {

@@ -336,6 +336,17 @@ impl Group {
         payload: &[u8],
     ) -> zbus::Result<()>;
 
+    /// A message the receiving client sent was not delivered and never
+    /// will be (unicast): the membership changed before this node saw it
+    /// ordered, and other nodes may or may not have delivered it. Send it
+    /// again if it still matters.
+    #[zbus(signal)]
+    pub async fn undelivered(
+        emitter: &SignalEmitter<'_>,
+        group: &str,
+        payload: &[u8],
+    ) -> zbus::Result<()>;
+
     /// A group's membership changed: all members, then who joined and who
     /// left, as (node, client) pairs.
     #[zbus(signal)]

@@ -6,4 +6,5 @@
 pub mod config;
 pub mod dbus;
 pub mod runtime;
+pub mod state;
 pub mod transport;

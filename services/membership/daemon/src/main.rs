@@ -39,6 +39,9 @@ struct Args {
     /// D-Bus address to serve on (default: $VIGIL_BUS, else the system bus)
     #[arg(long)]
     bus: Option<String>,
+    /// Where to keep state between runs (the highest ring sequence seen)
+    #[arg(long, default_value = vigil_membershipd::state::DEFAULT_STATE_DIR)]
+    state_dir: PathBuf,
     /// Check the configuration and key, then exit
     #[arg(long)]
     check: bool,
@@ -146,7 +149,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
                 .map(|a| (n.id, SocketAddr::new(*a, cfg.port)))
         })
         .collect();
+    let ring_seq = vigil_membershipd::state::RingSeqFile::open(&args.state_dir)?;
     let mut mcfg = cfg.membership_config(me.id);
+    mcfg.min_ring_seq = ring_seq.saved();
     mcfg.quorum = cfg.quorum.clone();
     mcfg.votes = cfg.votes();
     let core = Membership::try_new(mcfg, 0).map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -193,6 +198,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         shared: sh,
         bus,
         start: std::time::Instant::now(),
+        ring_seq,
     };
     tracing::info!(node = me.id, name = %me.name, %bind_ip, port = cfg.port, "membership daemon started");
     vigil_runtime::notify_ready(&format!("node {} ({}), alone so far", me.id, me.name));

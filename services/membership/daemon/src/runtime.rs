@@ -27,6 +27,7 @@ pub struct Runtime {
     pub shared: Shared,
     pub bus: zbus::Connection,
     pub start: Instant,
+    pub ring_seq: crate::state::RingSeqFile,
 }
 
 impl std::fmt::Debug for Runtime {
@@ -50,6 +51,11 @@ enum Event {
         members: Vec<(u32, u64)>,
         joined: Vec<(u32, u64)>,
         left: Vec<(u32, u64)>,
+    },
+    Undelivered {
+        dest: String,
+        group: String,
+        payload: Vec<u8>,
     },
     Delivered {
         dest: String,
@@ -178,6 +184,15 @@ impl Runtime {
         events: &mpsc::UnboundedSender<Event>,
         mut result: Option<&mut Result<(), String>>,
     ) {
+        // Before anything of a new ring leaves this node, it is on disk.
+        let seq = self.core.max_ring_seq();
+        if seq > self.ring_seq.saved()
+            && let Err(e) = self.ring_seq.save(seq)
+        {
+            tracing::error!(
+                "cannot save the ring sequence {seq}: {e}; after a restart this node may reuse ring ids"
+            );
+        }
         for o in outs {
             match o {
                 Output::Datagram { to, bytes } => {
@@ -274,6 +289,31 @@ impl Runtime {
                     None => tracing::warn!("{reason}"),
                 },
                 Output::Writable => {}
+                Output::Undelivered {
+                    group,
+                    client,
+                    payload,
+                } => {
+                    let dest = self
+                        .shared
+                        .clients
+                        .lock()
+                        .ok()
+                        .and_then(|c| c.name_of(client).map(str::to_string));
+                    tracing::info!(
+                        group = %group,
+                        client,
+                        bytes = payload.len(),
+                        "a message was not delivered: the view changed before it was ordered"
+                    );
+                    if let Some(dest) = dest {
+                        let _ = events.send(Event::Undelivered {
+                            dest,
+                            group,
+                            payload,
+                        });
+                    }
+                }
             }
         }
     }
@@ -341,6 +381,17 @@ async fn publish(bus: zbus::Connection, mut events: mpsc::UnboundedReceiver<Even
                 joined,
                 left,
             } => dbus::Group::group_changed(&emitter, &group, members, joined, left).await,
+            Event::Undelivered {
+                dest,
+                group,
+                payload,
+            } => match zbus::names::BusName::try_from(dest) {
+                Ok(name) => {
+                    let to = emitter.clone().set_destination(name);
+                    dbus::Group::undelivered(&to, &group, &payload).await
+                }
+                Err(_) => Ok(()),
+            },
             Event::Delivered {
                 dest,
                 group,

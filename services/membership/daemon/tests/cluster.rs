@@ -88,6 +88,23 @@ async fn a_killed_node_leaves_the_view_and_rejoins_after_restart() {
     expect_view_changed(&mut changes, third, &[1, 2, 3]).await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_whole_cluster_restart_never_reuses_a_ring_id() {
+    require_dbus!("a_whole_cluster_restart_never_reuses_a_ring_id");
+    let cluster = Cluster::new(19, 2).await;
+    cluster.start(&[1, 2]).await;
+    let before = cluster.wait_agreed(&[1, 2], &[1, 2]).await[0].ring;
+    cluster.kill(&[1, 2]);
+    // Both start afresh; only what they kept on disk tells them which rings
+    // existed.
+    cluster.start(&[1, 2]).await;
+    let after = cluster.wait_agreed(&[1, 2], &[1, 2]).await[0].ring;
+    assert!(
+        after.0 > before.0,
+        "ring {after:?} after the restart is not above {before:?}"
+    );
+}
+
 /// Reads ViewChanged signals until one for `ring` with `members`; panics
 /// if another view with `members` or a higher ring comes instead, or none
 /// comes in time.

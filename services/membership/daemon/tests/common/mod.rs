@@ -380,6 +380,8 @@ impl Cluster {
             .arg(id.to_string())
             .arg("--bus")
             .arg(node.bus_address())
+            .arg("--state-dir")
+            .arg(node.key.with_file_name(format!("state{id}")))
             .env("VIGIL_LOG_STDERR", "1")
             .env_remove("VIGIL_BUS")
             .env_remove("NOTIFY_SOCKET")
