@@ -143,7 +143,7 @@ impl Sim {
         let mut sim = Sim {
             rng: ChaCha8Rng::seed_from_u64(cfg.seed),
             net: Net::new(cfg.net.clone()),
-            invariants: invariants::all(cfg.membership.send_window),
+            invariants: invariants::all(cfg.membership.send_window, cfg.nodes.len() as u32),
             cfg,
             now: 0,
             queue: BTreeMap::new(),

@@ -66,7 +66,7 @@ pub trait Invariant {
 
 /// Every invariant, fresh for one run, but those whose ids are listed in
 /// `VIGIL_SIM_SKIP` (comma-separated), to look past a known failure.
-pub fn all(send_window: usize) -> Vec<Box<dyn Invariant>> {
+pub fn all(send_window: usize, configured_votes: u32) -> Vec<Box<dyn Invariant>> {
     let skip = std::env::var("VIGIL_SIM_SKIP").unwrap_or_default();
     let skip = skip.split(',').map(str::trim).collect::<Vec<_>>();
     let all: Vec<Box<dyn Invariant>> = vec![
@@ -76,7 +76,7 @@ pub fn all(send_window: usize) -> Vec<Box<dyn Invariant>> {
         Box::new(virtual_synchrony::VirtualSynchrony::default()),
         Box::new(delivery_in_view::DeliveryInView),
         Box::new(group_order::GroupOrder::default()),
-        Box::new(quorum::QuorumCheck::default()),
+        Box::new(quorum::QuorumCheck::new(configured_votes)),
         Box::new(no_duplicates::NoDuplicates::default()),
         Box::new(integrity::Integrity),
         Box::new(flow_control::FlowControl::new(send_window)),
