@@ -113,6 +113,14 @@ pub struct Shared {
 }
 
 impl Shared {
+    /// The bus name of a client, if it is still connected.
+    pub fn client_name(&self, id: ClientId) -> Option<String> {
+        self.clients
+            .lock()
+            .ok()
+            .and_then(|c| c.name_of(id).map(str::to_string))
+    }
+
     fn snap(&self) -> Snapshot {
         self.snapshot.lock().map(|s| s.clone()).unwrap_or_default()
     }

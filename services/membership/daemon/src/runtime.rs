@@ -250,12 +250,7 @@ impl Runtime {
                     from,
                     payload,
                 } => {
-                    let dest = self
-                        .shared
-                        .clients
-                        .lock()
-                        .ok()
-                        .and_then(|c| c.name_of(to).map(str::to_string));
+                    let dest = self.shared.client_name(to);
                     if let Some(dest) = dest {
                         let _ = events.send(Event::Delivered {
                             dest,
@@ -294,12 +289,7 @@ impl Runtime {
                     client,
                     payload,
                 } => {
-                    let dest = self
-                        .shared
-                        .clients
-                        .lock()
-                        .ok()
-                        .and_then(|c| c.name_of(client).map(str::to_string));
+                    let dest = self.shared.client_name(client);
                     tracing::info!(
                         group = %group,
                         client,
