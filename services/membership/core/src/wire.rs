@@ -16,6 +16,7 @@ pub(crate) enum Body {
         /// Index of this fragment and how many the message has.
         frag: u32,
         frags: u32,
+        #[serde(with = "serde_bytes")]
         payload: Vec<u8>,
     },
     /// A local client joins a group.

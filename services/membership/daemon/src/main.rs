@@ -223,8 +223,7 @@ fn bind_socket(addr: SocketAddr) -> anyhow::Result<tokio::net::UdpSocket> {
                 "using the UDP socket passed by systemd, but it is not bound to this node's configured address and port; peers send to the configured one"
             );
         }
-        std_sock.set_nonblocking(true)?;
-        return Ok(tokio::net::UdpSocket::from_std(std_sock)?);
+        return finish_socket(std_sock);
     }
     let std_sock = std::net::UdpSocket::bind(addr).map_err(|e| match e.kind() {
         std::io::ErrorKind::AddrInUse => anyhow::anyhow!(
@@ -238,8 +237,24 @@ fn bind_socket(addr: SocketAddr) -> anyhow::Result<tokio::net::UdpSocket> {
         _ => anyhow::Error::new(e).context(format!("cannot bind UDP {addr}")),
     })?;
     tracing::info!(local = %addr, "bound the UDP socket");
-    std_sock.set_nonblocking(true)?;
-    Ok(tokio::net::UdpSocket::from_std(std_sock)?)
+    finish_socket(std_sock)
+}
+
+/// Socket buffers of several MiB (the kernel's default of about 200 KiB
+/// overflows in bursts, and lost datagrams cost retransmissions), then
+/// non-blocking for tokio. The kernel caps the sizes at
+/// `net.core.rmem_max`/`wmem_max`.
+fn finish_socket(sock: std::net::UdpSocket) -> anyhow::Result<tokio::net::UdpSocket> {
+    use nix::sys::socket::{setsockopt, sockopt};
+    const BUFFER: usize = 4 << 20;
+    if let Err(e) = setsockopt(&sock, sockopt::RcvBuf, &BUFFER) {
+        tracing::warn!("cannot enlarge the UDP receive buffer: {e}");
+    }
+    if let Err(e) = setsockopt(&sock, sockopt::SndBuf, &BUFFER) {
+        tracing::warn!("cannot enlarge the UDP send buffer: {e}");
+    }
+    sock.set_nonblocking(true)?;
+    Ok(tokio::net::UdpSocket::from_std(sock)?)
 }
 
 /// The introspection XML of the served object, from a private peer-to-peer
