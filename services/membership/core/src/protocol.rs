@@ -1268,14 +1268,29 @@ impl Membership {
         if sequencer == self.me {
             return;
         }
-        self.queue(
-            sequencer,
-            Msg::Nack {
-                ring: self.view.ring,
-                from: self.delivered + 1,
-                to,
-            },
-        );
+        // Ask for the gaps only (at most 16 of them at a time), not for the
+        // units already here.
+        let mut gaps = Vec::new();
+        let mut next = self.delivered + 1;
+        for &k in self.received.range(next..=to).map(|(k, _)| k) {
+            if k > next {
+                gaps.push((next, k - 1));
+            }
+            next = k + 1;
+        }
+        if next <= to {
+            gaps.push((next, to));
+        }
+        for (from, to) in gaps.into_iter().take(16) {
+            self.queue(
+                sequencer,
+                Msg::Nack {
+                    ring: self.view.ring,
+                    from,
+                    to,
+                },
+            );
+        }
     }
 
     /// Hands one ordered unit to the application layer.
