@@ -240,19 +240,9 @@ fn bind_socket(addr: SocketAddr) -> anyhow::Result<tokio::net::UdpSocket> {
     finish_socket(std_sock)
 }
 
-/// Socket buffers of several MiB (the kernel's default of about 200 KiB
-/// overflows in bursts, and lost datagrams cost retransmissions), then
-/// non-blocking for tokio. The kernel caps the sizes at
-/// `net.core.rmem_max`/`wmem_max`.
+/// Enlarged buffers, then non-blocking for tokio.
 fn finish_socket(sock: std::net::UdpSocket) -> anyhow::Result<tokio::net::UdpSocket> {
-    use nix::sys::socket::{setsockopt, sockopt};
-    const BUFFER: usize = 4 << 20;
-    if let Err(e) = setsockopt(&sock, sockopt::RcvBuf, &BUFFER) {
-        tracing::warn!("cannot enlarge the UDP receive buffer: {e}");
-    }
-    if let Err(e) = setsockopt(&sock, sockopt::SndBuf, &BUFFER) {
-        tracing::warn!("cannot enlarge the UDP send buffer: {e}");
-    }
+    runtime::enlarge_socket_buffers(&sock);
     sock.set_nonblocking(true)?;
     Ok(tokio::net::UdpSocket::from_std(sock)?)
 }

@@ -414,3 +414,17 @@ fn status_line(shared: &dbus::Shared) {
         ));
     }
 }
+
+/// Socket buffers of several MiB: the kernel's default of about 200 KiB
+/// overflows in bursts, and every lost datagram costs a retransmission.
+/// The kernel caps the sizes at `net.core.rmem_max`/`wmem_max`.
+pub fn enlarge_socket_buffers(sock: &std::net::UdpSocket) {
+    use nix::sys::socket::{setsockopt, sockopt};
+    const BUFFER: usize = 4 << 20;
+    if let Err(e) = setsockopt(sock, sockopt::RcvBuf, &BUFFER) {
+        tracing::warn!("cannot enlarge the UDP receive buffer: {e}");
+    }
+    if let Err(e) = setsockopt(sock, sockopt::SndBuf, &BUFFER) {
+        tracing::warn!("cannot enlarge the UDP send buffer: {e}");
+    }
+}

@@ -116,6 +116,8 @@ pub fn run(plan: &Plan) -> anyhow::Result<Report> {
     for &id in &ids {
         let socket = std::net::UdpSocket::bind(peers[&id])
             .with_context(|| format!("cannot bind {}", peers[&id]))?;
+        // As the daemon does.
+        vigil_membershipd::runtime::enlarge_socket_buffers(&socket);
         socket.set_nonblocking(true)?;
         let mcfg = cfg.membership_config(id);
         let core = Membership::try_new(mcfg, 0).map_err(|e| anyhow::anyhow!("{e}"))?;
