@@ -1205,15 +1205,6 @@ impl Membership {
             return;
         }
         self.assigned_seen = self.assigned_seen.max(o.seq);
-        if o.sender == self.me {
-            // Ordered: no need to send it again, unless the view changes.
-            let at = self.pending.partition_point(|p| p.seq < o.sender_seq);
-            if let Some(p) = self.pending.get_mut(at)
-                && p.seq == o.sender_seq
-            {
-                p.ordered = true;
-            }
-        }
         self.received.entry(o.seq).or_insert(o);
         self.deliver_ready();
         if self.change.is_some() {
