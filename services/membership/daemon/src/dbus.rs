@@ -44,6 +44,17 @@ pub struct Snapshot {
     pub quorum_flags: String,
 }
 
+impl Snapshot {
+    /// Takes over a new quorum status.
+    pub fn set_quorum(&mut self, q: &vigil_membership::quorum::QuorumStatus) {
+        self.quorate = q.quorate;
+        self.expected_votes = q.expected_votes;
+        self.total_votes = q.total_votes;
+        self.quorum = q.quorum;
+        self.quorum_flags = q.flags.to_string();
+    }
+}
+
 /// A request from a bus client to the protocol loop.
 #[derive(Debug)]
 pub enum Command {

@@ -152,8 +152,6 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let ring_seq = vigil_membershipd::state::RingSeqFile::open(&args.state_dir)?;
     let mut mcfg = cfg.membership_config(me.id);
     mcfg.min_ring_seq = ring_seq.saved();
-    mcfg.quorum = cfg.quorum.clone();
-    mcfg.votes = cfg.votes();
     let core = Membership::try_new(mcfg, 0).map_err(|e| anyhow::anyhow!("{e}"))?;
 
     let (tx, rx) = mpsc::unbounded_channel();
@@ -173,11 +171,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         s.ring = (0, me.id);
         s.members = vec![me.id];
         if let Some(q) = core.quorum() {
-            s.quorate = q.quorate;
-            s.expected_votes = q.expected_votes;
-            s.total_votes = q.total_votes;
-            s.quorum = q.quorum;
-            s.quorum_flags = q.flags.to_string();
+            s.set_quorum(&q);
         }
     }
     let bus_addr = vigil_runtime::bus_address(args.bus.as_deref());

@@ -219,11 +219,7 @@ impl Runtime {
                 }
                 Output::Quorum(q) => {
                     if let Ok(mut s) = self.shared.snapshot.lock() {
-                        s.quorate = q.quorate;
-                        s.expected_votes = q.expected_votes;
-                        s.total_votes = q.total_votes;
-                        s.quorum = q.quorum;
-                        s.quorum_flags = q.flags.to_string();
+                        s.set_quorum(&q);
                     }
                     status_line(&self.shared);
                     let _ = events.send(Event::Quorum(q.quorate, q.expected_votes, q.total_votes));
