@@ -117,6 +117,10 @@ pub struct Config {
     pub max_message: usize,
     /// Payload bytes per datagram fragment.
     pub fragment_size: usize,
+    /// Largest datagram (before the transport's sealing) the node builds
+    /// when it packs several messages together; one message larger than
+    /// this still goes alone.
+    pub max_datagram: usize,
     /// Messages a node may have sent but not yet seen ordered; beyond it,
     /// sends are refused with [`Output::Congested`] until the backlog
     /// drains.
@@ -140,6 +144,7 @@ impl Config {
             timings: Timings::default(),
             max_message: 1 << 20,
             fragment_size: 1100,
+            max_datagram: 60_000,
             send_window: 1024,
             quorum: quorum::QuorumOptions::default(),
             votes: std::collections::BTreeMap::new(),

@@ -211,7 +211,8 @@ pub struct Membership {
     quorum: Option<Quorum>,
 
     out: Vec<Output>,
-    outbox: BTreeMap<NodeId, Vec<Msg>>,
+    /// Messages queued per peer, each already encoded.
+    outbox: BTreeMap<NodeId, Vec<Vec<u8>>>,
 }
 
 impl Membership {
@@ -326,6 +327,35 @@ impl Membership {
 
     /// Processes one input and returns what it causes.
     pub fn handle(&mut self, input: Input) -> Vec<Output> {
+        self.apply(input);
+        self.flush()
+    }
+
+    /// Processes one input and returns what it causes, except datagrams:
+    /// those stay queued until [`Self::flush`], so that the messages of
+    /// many inputs (all the datagrams a socket has ready, a burst of
+    /// sends) travel in a few large datagrams instead of one each. A
+    /// caller that defers must flush before it waits for anything.
+    pub fn handle_deferred(&mut self, input: Input) -> Vec<Output> {
+        self.apply(input);
+        std::mem::take(&mut self.out)
+    }
+
+    /// Returns everything queued: outputs, and the queued messages as
+    /// datagrams, each peer's packed into as few datagrams of at most
+    /// [`Config::max_datagram`] bytes as they fit in.
+    pub fn flush(&mut self) -> Vec<Output> {
+        let outbox = std::mem::take(&mut self.outbox);
+        let budget = self.cfg.max_datagram;
+        for (to, msgs) in outbox {
+            for bytes in wire::pack(&msgs, budget) {
+                self.out.push(Output::Datagram { to, bytes });
+            }
+        }
+        std::mem::take(&mut self.out)
+    }
+
+    fn apply(&mut self, input: Input) {
         match input {
             Input::Tick { now_ms } => {
                 self.now = self.now.max(now_ms);
@@ -386,7 +416,6 @@ impl Membership {
                 }),
             },
         }
-        self.flush()
     }
 
     // ---- sending ----
@@ -446,7 +475,25 @@ impl Membership {
             last_sent: 0,
             ordered: false,
         });
-        self.send_pending();
+        // Only the new unit goes now (units due again go on the next
+        // tick), so that a send costs the same however long the queue is.
+        if self.change.is_none() && self.pending.len() <= self.cfg.send_window {
+            let now = self.now.max(1);
+            let ring = self.view.ring;
+            let p = self.pending.back_mut().expect("just pushed");
+            p.last_sent = now;
+            let m = Msg::Data {
+                ring,
+                sender_seq: p.seq,
+                body: p.body.clone(),
+            };
+            let sequencer = self.sequencer();
+            if sequencer == self.me {
+                self.on_data(self.me, m);
+            } else {
+                self.queue(sequencer, m);
+            }
+        }
     }
 
     /// Sends units not yet sent (or due again) to the sequencer, unless the
@@ -497,31 +544,20 @@ impl Membership {
     }
 
     fn queue(&mut self, to: NodeId, m: Msg) {
-        self.outbox.entry(to).or_default().push(m);
+        self.outbox
+            .entry(to)
+            .or_default()
+            .push(wire::encode_one(&m));
     }
 
+    /// Queues one message for every other member, encoded once.
     fn queue_members(&mut self, m: &Msg) {
-        for n in self.view.members.clone() {
+        let bytes = wire::encode_one(m);
+        for &n in &self.view.members {
             if n != self.me {
-                self.queue(n, m.clone());
+                self.outbox.entry(n).or_default().push(bytes.clone());
             }
         }
-    }
-
-    /// Turns queued messages into datagrams (a few per peer) and returns
-    /// the outputs.
-    fn flush(&mut self) -> Vec<Output> {
-        const BATCH: usize = 32;
-        let outbox = std::mem::take(&mut self.outbox);
-        for (to, msgs) in outbox {
-            for chunk in msgs.chunks(BATCH) {
-                self.out.push(Output::Datagram {
-                    to,
-                    bytes: wire::encode(chunk),
-                });
-            }
-        }
-        std::mem::take(&mut self.out)
     }
 
     // ---- time ----
@@ -558,9 +594,10 @@ impl Membership {
                     0
                 },
             };
-            for n in self.cfg.nodes.clone() {
+            let bytes = wire::encode_one(&hb);
+            for &n in &self.cfg.nodes {
                 if n != self.me {
-                    self.queue(n, hb.clone());
+                    self.outbox.entry(n).or_default().push(bytes.clone());
                 }
             }
         }
@@ -1286,6 +1323,8 @@ impl Membership {
 
     /// Hands one ordered unit to the application layer.
     fn deliver(&mut self, o: &Ordered) {
+        // The sequencer orders a sender's units in its order, so the unit
+        // is found at once, behind at most the fragments of its message.
         if o.sender == self.me
             && let Some(i) = self.pending.iter().position(|p| p.seq == o.sender_seq)
         {
@@ -1295,7 +1334,11 @@ impl Membership {
             };
             if complete {
                 let msg = self.pending[i].msg;
-                self.pending.retain(|p| p.msg != msg);
+                if self.pending.iter().take(i + 1).all(|p| p.msg == msg) {
+                    self.pending.drain(..=i);
+                } else {
+                    self.pending.retain(|p| p.msg != msg);
+                }
             } else {
                 self.pending[i].ordered = true;
             }

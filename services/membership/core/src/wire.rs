@@ -96,9 +96,55 @@ pub(crate) enum Msg {
     Ack { ring: RingId, delivered: u64 },
 }
 
+/// Encodes one message, to be packed into a datagram by [`pack`].
+pub(crate) fn encode_one(m: &Msg) -> Vec<u8> {
+    postcard::to_allocvec(m).unwrap_or_default()
+}
+
 /// Encodes a batch of messages as one datagram.
+#[cfg(test)]
 pub(crate) fn encode(msgs: &[Msg]) -> Vec<u8> {
-    postcard::to_allocvec(msgs).unwrap_or_default()
+    let encoded: Vec<Vec<u8>> = msgs.iter().map(encode_one).collect();
+    pack(&encoded, usize::MAX).concat()
+}
+
+/// Packs encoded messages, in order, into datagrams of at most `budget`
+/// bytes each (a message larger than the budget alone goes in a datagram
+/// of its own). A datagram is a postcard sequence: the number of messages
+/// as a varint, then the messages, so that [`decode`] reads it as a
+/// `Vec<Msg>`.
+pub(crate) fn pack(encoded: &[Vec<u8>], budget: usize) -> Vec<Vec<u8>> {
+    const COUNT_MAX: usize = 10; // a u64 varint's largest size
+    let mut out = Vec::new();
+    let mut start = 0;
+    while start < encoded.len() {
+        let mut end = start;
+        let mut size = COUNT_MAX;
+        while end < encoded.len() && (end == start || size + encoded[end].len() <= budget) {
+            size += encoded[end].len();
+            end += 1;
+        }
+        let mut d = Vec::with_capacity(size);
+        push_varint(&mut d, (end - start) as u64);
+        for m in &encoded[start..end] {
+            d.extend_from_slice(m);
+        }
+        out.push(d);
+        start = end;
+    }
+    out
+}
+
+fn push_varint(out: &mut Vec<u8>, mut v: u64) {
+    loop {
+        let byte = (v & 0x7f) as u8;
+        v >>= 7;
+        if v == 0 {
+            out.push(byte);
+            return;
+        }
+        out.push(byte | 0x80);
+    }
 }
 
 /// Decodes a datagram; `None` when it is not a valid batch.
@@ -134,8 +180,25 @@ mod tests {
             }),
         ];
         let bytes = encode(&msgs);
-        assert_eq!(decode(&bytes), Some(msgs));
+        assert_eq!(decode(&bytes).as_ref(), Some(&msgs));
         assert_eq!(decode(&[0xff, 0xff, 0xff]), None);
+        // Packing splits by bytes and every datagram decodes to its share,
+        // in order.
+        let many: Vec<Msg> = (0..300)
+            .map(|i| Msg::Ack {
+                ring: RingId { seq: 1, rep: 1 },
+                delivered: i * 1000,
+            })
+            .collect();
+        let encoded: Vec<Vec<u8>> = many.iter().map(encode_one).collect();
+        let datagrams = pack(&encoded, 200);
+        assert!(datagrams.len() > 1);
+        assert!(datagrams.iter().all(|d| d.len() <= 200));
+        let back: Vec<Msg> = datagrams.iter().flat_map(|d| decode(d).unwrap()).collect();
+        assert_eq!(back, many);
+        // One message over the budget still goes, alone.
+        let big = encode_one(&msgs[1]);
+        assert_eq!(pack(&[big.clone(), big], 10).len(), 2);
         assert_eq!(decode(&bytes[..bytes.len() - 2]), None);
     }
 }

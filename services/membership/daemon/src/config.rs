@@ -410,6 +410,7 @@ impl ClusterConfig {
         cfg.timings = self.timings.resolve(self.nodes.len());
         cfg.quorum = self.quorum.clone();
         cfg.votes = self.votes();
+        cfg.max_datagram = cfg.max_datagram.min(crate::transport::MAX_PLAINTEXT);
         cfg
     }
 }

@@ -2,6 +2,15 @@
 //! properties with change signals, and process groups as methods with
 //! deliveries unicast to the joined client as signals.
 //!
+//! A client that sends or receives many messages opens a *channel*
+//! (`Manager.OpenChannel`): a private peer-to-peer D-Bus connection to the
+//! daemon over a socket pair, whose other end it receives as a file
+//! descriptor. The channel serves the same `Group` interface at the same
+//! path; the client is the channel (not its bus name), its deliveries and
+//! group changes come as signals on the channel, and it leaves its groups
+//! when it closes the channel. Messages then skip the bus daemon, which
+//! would otherwise route every call, reply and signal.
+//!
 //! Who may call what: every method and property is open to whoever the bus
 //! policy admits (root and group `haclient` on the system bus); the methods
 //! only act on the caller's own group memberships, except
@@ -10,6 +19,7 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
+use serde_bytes::{ByteBuf, Bytes};
 use tokio::sync::{mpsc, oneshot};
 use zbus::message::Header;
 use zbus::object_server::SignalEmitter;
@@ -68,11 +78,13 @@ pub enum Command {
         client: ClientId,
         reply: oneshot::Sender<Result<(), String>>,
     },
+    /// Sends payloads in order until one is refused; the reply is the
+    /// number accepted, or the refusal of the first.
     Send {
         group: String,
         client: ClientId,
-        payload: Vec<u8>,
-        reply: oneshot::Sender<Result<(), String>>,
+        payloads: Vec<Vec<u8>>,
+        reply: oneshot::Sender<Result<u32, String>>,
     },
     SetExpectedVotes {
         votes: u32,
@@ -82,12 +94,22 @@ pub enum Command {
     Disconnected { client: ClientId },
 }
 
-/// Bus clients (unique names) and the client ids the protocol knows them
-/// by.
+/// Where a client's unicast signals go.
+#[derive(Debug, Clone)]
+pub enum Dest {
+    /// A client on the bus, by unique name.
+    Bus(String),
+    /// A client on its own channel.
+    Channel(zbus::Connection),
+}
+
+/// Clients and the client ids the protocol knows them by: bus clients by
+/// unique name, channel clients by their connection.
 #[derive(Debug, Default)]
 pub struct Clients {
     by_name: BTreeMap<String, ClientId>,
     by_id: BTreeMap<ClientId, String>,
+    channels: BTreeMap<ClientId, zbus::Connection>,
     next: ClientId,
 }
 
@@ -96,15 +118,29 @@ impl Clients {
         if let Some(id) = self.by_name.get(name) {
             return *id;
         }
-        self.next += 1;
-        let id = self.next;
+        let id = self.new_id();
         self.by_name.insert(name.to_string(), id);
         self.by_id.insert(id, name.to_string());
         id
     }
 
-    pub fn name_of(&self, id: ClientId) -> Option<&str> {
-        self.by_id.get(&id).map(String::as_str)
+    /// A client id not used before.
+    pub fn new_id(&mut self) -> ClientId {
+        self.next += 1;
+        self.next
+    }
+
+    /// Where the client's signals go, while it is connected.
+    pub fn dest(&self, id: ClientId) -> Option<Dest> {
+        if let Some(name) = self.by_id.get(&id) {
+            return Some(Dest::Bus(name.clone()));
+        }
+        self.channels.get(&id).cloned().map(Dest::Channel)
+    }
+
+    /// Every open channel.
+    pub fn channels(&self) -> Vec<zbus::Connection> {
+        self.channels.values().cloned().collect()
     }
 
     /// Forgets a client that left the bus, returning its id.
@@ -124,18 +160,24 @@ pub struct Shared {
 }
 
 impl Shared {
-    /// The bus name of a client, if it is still connected.
-    pub fn client_name(&self, id: ClientId) -> Option<String> {
+    /// Where a client's signals go, if it is still connected.
+    pub fn client_dest(&self, id: ClientId) -> Option<Dest> {
+        self.clients.lock().ok().and_then(|c| c.dest(id))
+    }
+
+    /// Every open channel.
+    pub fn channels(&self) -> Vec<zbus::Connection> {
         self.clients
             .lock()
-            .ok()
-            .and_then(|c| c.name_of(id).map(str::to_string))
+            .map(|c| c.channels())
+            .unwrap_or_default()
     }
 
     fn snap(&self) -> Snapshot {
         self.snapshot.lock().map(|s| s.clone()).unwrap_or_default()
     }
 
+    /// A bus caller's client id.
     fn caller(&self, header: &Header<'_>) -> fdo::Result<ClientId> {
         let name = header
             .sender()
@@ -147,16 +189,16 @@ impl Shared {
             .id_for(name.as_str()))
     }
 
-    async fn ask(
+    async fn ask<T>(
         &self,
-        make: impl FnOnce(oneshot::Sender<Result<(), String>>) -> Command,
-    ) -> fdo::Result<()> {
+        make: impl FnOnce(oneshot::Sender<Result<T, String>>) -> Command,
+    ) -> fdo::Result<T> {
         let (tx, rx) = oneshot::channel();
         self.commands
             .send(make(tx))
             .map_err(|_| fdo::Error::Failed("the membership daemon is stopping".into()))?;
         match rx.await {
-            Ok(Ok(())) => Ok(()),
+            Ok(Ok(v)) => Ok(v),
             Ok(Err(e)) => Err(fdo::Error::Failed(e)),
             Err(_) => Err(fdo::Error::Failed(
                 "the membership daemon is stopping".into(),
@@ -223,6 +265,26 @@ impl Manager {
     #[zbus(property)]
     fn members(&self) -> Vec<u32> {
         self.0.snap().members
+    }
+
+    /// Opens a channel: a private peer-to-peer D-Bus connection to this
+    /// daemon, for clients that send or receive many group messages. The
+    /// caller gets one end of a socket pair; it speaks D-Bus on it (as the
+    /// client: no bus, no names) and finds the `Group` interface at this
+    /// object's path. On the channel the caller is the channel itself:
+    /// deliveries, undelivered messages and group changes arrive there as
+    /// signals, and closing it leaves every group joined through it.
+    async fn open_channel(&self) -> fdo::Result<zbus::OwnedFd> {
+        let (ours, theirs) = std::os::unix::net::UnixStream::pair()
+            .map_err(|e| fdo::Error::Failed(format!("cannot create a socket pair: {e}")))?;
+        let client = self
+            .0
+            .clients
+            .lock()
+            .map_err(|_| fdo::Error::Failed("internal state is poisoned".into()))?
+            .new_id();
+        tokio::spawn(serve_channel(self.0.clone(), client, ours));
+        Ok(std::os::fd::OwnedFd::from(theirs).into())
     }
 
     /// A new view was agreed.
@@ -293,18 +355,93 @@ impl QuorumIface {
     ) -> zbus::Result<()>;
 }
 
+/// Serves a channel: the daemon's end of the socket pair, the `Group`
+/// interface on it for `client`, until the client closes it.
+async fn serve_channel(shared: Shared, client: ClientId, socket: std::os::unix::net::UnixStream) {
+    let built = zbus::connection::Builder::unix_stream(socket)
+        .server(zbus::Guid::generate())
+        .p2p()
+        .serve_at(PATH, Group::channel(shared.clone(), client))
+        .build()
+        .await;
+    let conn = match built {
+        Ok(conn) => conn,
+        Err(e) => {
+            tracing::info!(client, "a channel was opened but never set up: {e}");
+            return;
+        }
+    };
+    tracing::debug!(client, "channel set up");
+    conn.closed().await;
+    tracing::debug!(client, "channel closed");
+    let known = shared
+        .clients
+        .lock()
+        .ok()
+        .and_then(|mut c| c.channels.remove(&client));
+    if known.is_some() {
+        let _ = shared.commands.send(Command::Disconnected { client });
+    }
+}
+
 /// `org.vigil.membership1.Group`: closed process groups with totally
-/// ordered delivery.
+/// ordered delivery, on the bus or on a channel.
 #[derive(Debug)]
-pub struct Group(pub Shared);
+pub struct Group {
+    shared: Shared,
+    /// On a channel: the client the channel is.
+    channel: Option<ClientId>,
+}
+
+impl Group {
+    /// The interface on the bus: callers are known by their bus names.
+    pub fn bus(shared: Shared) -> Group {
+        Group {
+            shared,
+            channel: None,
+        }
+    }
+
+    /// The interface on a channel: the caller is `client`.
+    pub fn channel(shared: Shared, client: ClientId) -> Group {
+        Group {
+            shared,
+            channel: Some(client),
+        }
+    }
+
+    /// Who calls: the channel's client (its connection registered for
+    /// signals before anything can be delivered to it), or the bus
+    /// sender.
+    fn caller(&self, header: &Header<'_>, conn: &zbus::Connection) -> fdo::Result<ClientId> {
+        match self.channel {
+            Some(client) => {
+                self.shared
+                    .clients
+                    .lock()
+                    .map_err(|_| fdo::Error::Failed("internal state is poisoned".into()))?
+                    .channels
+                    .entry(client)
+                    .or_insert_with(|| conn.clone());
+                Ok(client)
+            }
+            None => self.shared.caller(header),
+        }
+    }
+}
 
 #[interface(name = "org.vigil.membership1.Group")]
 impl Group {
     /// Joins `group`; messages to it are then delivered to the caller as
     /// `Delivered` signals.
-    async fn join(&self, group: String, #[zbus(header)] header: Header<'_>) -> fdo::Result<()> {
-        let client = self.0.caller(&header)?;
-        self.0
+    async fn join(
+        &self,
+        group: String,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(connection)] conn: &zbus::Connection,
+    ) -> fdo::Result<()> {
+        let client = self.caller(&header, conn)?;
+        self.shared
             .ask(|reply| Command::Join {
                 group,
                 client,
@@ -314,9 +451,14 @@ impl Group {
     }
 
     /// Leaves `group`.
-    async fn leave(&self, group: String, #[zbus(header)] header: Header<'_>) -> fdo::Result<()> {
-        let client = self.0.caller(&header)?;
-        self.0
+    async fn leave(
+        &self,
+        group: String,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(connection)] conn: &zbus::Connection,
+    ) -> fdo::Result<()> {
+        let client = self.caller(&header, conn)?;
+        self.shared
             .ask(|reply| Command::Leave {
                 group,
                 client,
@@ -331,28 +473,56 @@ impl Group {
     async fn send(
         &self,
         group: String,
-        payload: Vec<u8>,
+        payload: ByteBuf,
         #[zbus(header)] header: Header<'_>,
+        #[zbus(connection)] conn: &zbus::Connection,
     ) -> fdo::Result<()> {
-        let client = self.0.caller(&header)?;
-        self.0
+        let client = self.caller(&header, conn)?;
+        self.shared
             .ask(|reply| Command::Send {
                 group,
                 client,
-                payload,
+                payloads: vec![payload.into_vec()],
+                reply,
+            })
+            .await
+            .map(|_| ())
+    }
+
+    /// Sends several messages to `group`, in this order, each as `Send`
+    /// would. Returns how many were accepted: all of them, or those
+    /// before the first the node refused as congested (send the rest
+    /// again shortly). Fails, accepting none, when the first is refused.
+    async fn send_batch(
+        &self,
+        group: String,
+        payloads: Vec<ByteBuf>,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(connection)] conn: &zbus::Connection,
+    ) -> fdo::Result<u32> {
+        let client = self.caller(&header, conn)?;
+        if payloads.is_empty() {
+            return Ok(0);
+        }
+        let payloads = payloads.into_iter().map(ByteBuf::into_vec).collect();
+        self.shared
+            .ask(|reply| Command::Send {
+                group,
+                client,
+                payloads,
                 reply,
             })
             .await
     }
 
-    /// A message for the receiving client (unicast).
+    /// Messages of `group` for the receiving client (unicast), in the
+    /// total order: each the sender's node and client, and the payload.
+    /// Messages delivered together come in one signal.
     #[zbus(signal)]
     pub async fn delivered(
         emitter: &SignalEmitter<'_>,
         group: &str,
-        node: u32,
-        client: u64,
-        payload: &[u8],
+        messages: &[(u32, u64, &Bytes)],
     ) -> zbus::Result<()>;
 
     /// A message the receiving client sent was not delivered and never
@@ -363,7 +533,7 @@ impl Group {
     pub async fn undelivered(
         emitter: &SignalEmitter<'_>,
         group: &str,
-        payload: &[u8],
+        payload: &Bytes,
     ) -> zbus::Result<()>;
 
     /// A group's membership changed: all members, then who joined and who

@@ -85,7 +85,7 @@ async fn serve(bus: Option<&str>, shared: &dbus::Shared) -> anyhow::Result<zbus:
     let builder = vigil_runtime::bus_builder(bus)
         .serve_at(dbus::PATH, dbus::Manager(shared.clone()))
         .serve_at(dbus::PATH, dbus::QuorumIface(shared.clone()))
-        .serve_at(dbus::PATH, dbus::Group(shared.clone()));
+        .serve_at(dbus::PATH, dbus::Group::bus(shared.clone()));
     vigil_runtime::claim_name(builder, dbus::NAME).await
 }
 
@@ -251,7 +251,7 @@ async fn introspect(sh: &dbus::Shared) -> anyhow::Result<String> {
         .p2p()
         .serve_at(dbus::PATH, dbus::Manager(sh.clone()))
         .serve_at(dbus::PATH, dbus::QuorumIface(sh.clone()))
-        .serve_at(dbus::PATH, dbus::Group(sh.clone()))
+        .serve_at(dbus::PATH, dbus::Group::bus(sh.clone()))
         .build();
     let client = zbus::connection::Builder::unix_stream(b).p2p().build();
     let (server, client) = tokio::try_join!(server, client)?;

@@ -12,8 +12,15 @@ use zbus::object_server::SignalEmitter;
 
 use vigil_membership::{Input, Membership, NodeId, Output};
 
-use crate::dbus::{self, Command, Shared};
+use crate::dbus::{self, Command, Dest, Shared};
 use crate::transport::{AuthKey, ClusterTag, Opener, Sealer};
+
+/// At most this many more datagrams (or bus commands) are handled after
+/// the first one before the loop sends what they caused.
+const DRAIN: usize = 63;
+/// ... and for at most this long: what the first ones caused (heartbeats
+/// among it) must not wait behind a long burst.
+const DRAIN_TIME: std::time::Duration = std::time::Duration::from_millis(2);
 
 /// Everything the loop owns.
 pub struct Runtime {
@@ -53,18 +60,25 @@ enum Event {
         left: Vec<(u32, u64)>,
     },
     Undelivered {
-        dest: String,
+        dest: Dest,
         group: String,
         payload: Vec<u8>,
     },
+    /// Consecutive deliveries to one client in one group.
     Delivered {
-        dest: String,
+        dest: Dest,
         group: String,
-        node: u32,
-        client: u64,
-        payload: Vec<u8>,
+        messages: Vec<(u32, u64, Vec<u8>)>,
     },
 }
+
+/// Deliveries to one client being gathered into one signal: client,
+/// group, messages (node, client, payload), payload bytes.
+type Batch = (u64, String, Vec<(u32, u64, Vec<u8>)>, usize);
+
+/// Deliveries to one client are batched into a signal up to this many
+/// payload bytes.
+const SIGNAL_BYTES: usize = 1 << 20;
 
 impl Runtime {
     fn now_ms(&self) -> u64 {
@@ -77,7 +91,7 @@ impl Runtime {
         mut commands: mpsc::UnboundedReceiver<Command>,
     ) -> anyhow::Result<()> {
         let (events_tx, events_rx) = mpsc::unbounded_channel();
-        tokio::spawn(publish(self.bus.clone(), events_rx));
+        tokio::spawn(publish(self.bus.clone(), self.shared.clone(), events_rx));
         tokio::spawn(watch_clients(self.bus.clone(), self.shared.clone()));
         let mut tick = tokio::time::interval(std::time::Duration::from_millis(10));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
@@ -88,24 +102,22 @@ impl Runtime {
             tokio::select! {
                 r = self.socket.recv_from(&mut buf) => {
                     let Ok((len, addr)) = r else { continue };
-                    match self.opener.open(&self.key, self.tag, &buf[..len]) {
-                        Ok((from, bytes)) => {
-                            let outs = self.core.handle(Input::Datagram { from, bytes });
-                            self.dispatch(outs, &events_tx, None).await;
+                    // Everything the socket has ready is handled before
+                    // anything is sent, so that the answers to many
+                    // datagrams travel together.
+                    let mut outs = self.receive(&buf[..len], addr, &mut warned);
+                    let drain_until = Instant::now() + DRAIN_TIME;
+                    for _ in 0..DRAIN {
+                        if Instant::now() >= drain_until {
+                            break;
                         }
-                        Err(reason) => {
-                            let now = self.now_ms();
-                            let last = warned.entry((reason.as_str(), addr)).or_insert(0);
-                            if *last == 0 || now >= *last + 60_000 {
-                                *last = now.max(1);
-                                tracing::warn!(
-                                    reason = reason.as_str(),
-                                    %addr,
-                                    "dropping datagrams from {addr}: {reason} (said once a minute per sender and reason)"
-                                );
-                            }
-                        }
+                        let Ok((len, addr)) = self.socket.try_recv_from(&mut buf) else {
+                            break;
+                        };
+                        outs.extend(self.receive(&buf[..len], addr, &mut warned));
                     }
+                    outs.extend(self.core.flush());
+                    self.dispatch(outs, &events_tx, None).await;
                 }
                 _ = tick.tick() => {
                     let now_ms = self.now_ms();
@@ -119,7 +131,44 @@ impl Runtime {
                 cmd = commands.recv() => {
                     let Some(cmd) = cmd else { return Ok(()) };
                     self.command(cmd, &events_tx).await;
+                    // A burst of sends leaves in a few datagrams.
+                    let drain_until = Instant::now() + DRAIN_TIME;
+                    for _ in 0..DRAIN {
+                        if Instant::now() >= drain_until {
+                            break;
+                        }
+                        let Ok(cmd) = commands.try_recv() else { break };
+                        self.command(cmd, &events_tx).await;
+                    }
+                    let outs = self.core.flush();
+                    self.dispatch(outs, &events_tx, None).await;
                 }
+            }
+        }
+    }
+
+    /// Opens one datagram and hands it to the state machine, deferring
+    /// the datagrams it causes; returns the other outputs.
+    fn receive(
+        &mut self,
+        datagram: &[u8],
+        addr: SocketAddr,
+        warned: &mut BTreeMap<(&'static str, SocketAddr), u64>,
+    ) -> Vec<Output> {
+        match self.opener.open(&self.key, self.tag, datagram) {
+            Ok((from, bytes)) => self.core.handle_deferred(Input::Datagram { from, bytes }),
+            Err(reason) => {
+                let now = self.now_ms();
+                let last = warned.entry((reason.as_str(), addr)).or_insert(0);
+                if *last == 0 || now >= *last + 60_000 {
+                    *last = now.max(1);
+                    tracing::warn!(
+                        reason = reason.as_str(),
+                        %addr,
+                        "dropping datagrams from {addr}: {reason} (said once a minute per sender and reason)"
+                    );
+                }
+                Vec::new()
             }
         }
     }
@@ -136,6 +185,8 @@ impl Runtime {
         }
     }
 
+    /// Serves one bus command; the datagrams it causes stay queued for the
+    /// caller to flush.
     async fn command(&mut self, cmd: Command, events: &mpsc::UnboundedSender<Event>) {
         let (input, reply) = match cmd {
             Command::Join {
@@ -151,26 +202,42 @@ impl Runtime {
             Command::Send {
                 group,
                 client,
-                payload,
+                payloads,
                 reply,
-            } => (
-                Input::Send {
-                    group,
-                    client,
-                    payload,
-                },
-                reply,
-            ),
+            } => {
+                let mut accepted = 0u32;
+                let mut refusal = None;
+                for payload in payloads {
+                    let outs = self.core.handle_deferred(Input::Send {
+                        group: group.clone(),
+                        client,
+                        payload,
+                    });
+                    let mut result = Ok(());
+                    self.dispatch(outs, events, Some(&mut result)).await;
+                    if let Err(e) = result {
+                        refusal = Some(e);
+                        break;
+                    }
+                    accepted += 1;
+                }
+                let _ = reply.send(match refusal {
+                    Some(e) if accepted == 0 => Err(e),
+                    _ => Ok(accepted),
+                });
+                return;
+            }
             Command::SetExpectedVotes { votes, reply } => {
                 (Input::SetExpectedVotes { votes }, reply)
             }
             Command::Disconnected { client } => {
-                let outs = self.core.handle(Input::Disconnect { client });
+                let outs = self.core.handle_deferred(Input::Disconnect { client });
                 self.dispatch(outs, events, None).await;
                 return;
             }
         };
-        let outs = self.core.handle(input);
+        // The caller flushes the datagrams.
+        let outs = self.core.handle_deferred(input);
         let mut result = Ok(());
         self.dispatch(outs, events, Some(&mut result)).await;
         let _ = reply.send(result);
@@ -193,7 +260,11 @@ impl Runtime {
                 "cannot save the ring sequence {seq}: {e}; after a restart this node may reuse ring ids"
             );
         }
+        let mut batch: Option<Batch> = None;
         for o in outs {
+            if !matches!(o, Output::Deliver { .. }) {
+                self.send_batch(batch.take(), events);
+            }
             match o {
                 Output::Datagram { to, bytes } => {
                     let Some(addr) = self.peers.get(&to).copied() else {
@@ -246,16 +317,22 @@ impl Runtime {
                     from,
                     payload,
                 } => {
-                    let dest = self.shared.client_name(to);
-                    if let Some(dest) = dest {
-                        let _ = events.send(Event::Delivered {
-                            dest,
-                            group,
-                            node: from.node,
-                            client: from.client,
-                            payload,
-                        });
+                    let message = (from.node, from.client, payload);
+                    // Joins the batch of the previous delivery when that
+                    // went to the same client in the same group.
+                    if let Some(b) = batch.as_mut()
+                        && b.0 == to
+                        && b.1 == group
+                        && b.3 + message.2.len() <= SIGNAL_BYTES
+                    {
+                        b.3 += message.2.len();
+                        b.2.push(message);
+                        continue;
                     }
+                    self.send_batch(batch.take(), events);
+                    let size = message.2.len();
+                    batch = Some((to, group, vec![message], size));
+                    continue;
                 }
                 Output::TooLarge { .. } => {
                     if let Some(r) = result.as_deref_mut() {
@@ -285,7 +362,7 @@ impl Runtime {
                     client,
                     payload,
                 } => {
-                    let dest = self.shared.client_name(client);
+                    let dest = self.shared.client_dest(client);
                     tracing::info!(
                         group = %group,
                         client,
@@ -301,6 +378,25 @@ impl Runtime {
                     }
                 }
             }
+        }
+        self.send_batch(batch, events);
+    }
+
+    /// Hands a batch of deliveries to the publisher, if the client is
+    /// still there.
+    fn send_batch(&self, batch: Option<Batch>, events: &mpsc::UnboundedSender<Event>) {
+        let Some((client, group, messages, _)) = batch else {
+            return;
+        };
+        match self.shared.client_dest(client) {
+            Some(dest) => {
+                let _ = events.send(Event::Delivered {
+                    dest,
+                    group,
+                    messages,
+                });
+            }
+            None => tracing::debug!(client, "deliveries to a client that is gone are dropped"),
         }
     }
 }
@@ -336,7 +432,11 @@ async fn watch_clients(bus: zbus::Connection, shared: Shared) {
 }
 
 /// Emits bus signals for the loop's events, in order.
-async fn publish(bus: zbus::Connection, mut events: mpsc::UnboundedReceiver<Event>) {
+async fn publish(
+    bus: zbus::Connection,
+    shared: Shared,
+    mut events: mpsc::UnboundedReceiver<Event>,
+) {
     let Ok(emitter) = SignalEmitter::new(&bus, dbus::PATH) else {
         return;
     };
@@ -366,35 +466,63 @@ async fn publish(bus: zbus::Connection, mut events: mpsc::UnboundedReceiver<Even
                 members,
                 joined,
                 left,
-            } => dbus::Group::group_changed(&emitter, &group, members, joined, left).await,
+            } => {
+                // Channels hear of every group change, as bus clients do.
+                for conn in shared.channels() {
+                    if let Ok(on) = SignalEmitter::new(&conn, dbus::PATH) {
+                        let _ = dbus::Group::group_changed(
+                            &on,
+                            &group,
+                            members.clone(),
+                            joined.clone(),
+                            left.clone(),
+                        )
+                        .await;
+                    }
+                }
+                dbus::Group::group_changed(&emitter, &group, members, joined, left).await
+            }
             Event::Undelivered {
                 dest,
                 group,
                 payload,
-            } => match zbus::names::BusName::try_from(dest) {
-                Ok(name) => {
-                    let to = emitter.clone().set_destination(name);
-                    dbus::Group::undelivered(&to, &group, &payload).await
+            } => match unicast(&emitter, dest) {
+                Some(to) => {
+                    dbus::Group::undelivered(&to, &group, serde_bytes::Bytes::new(&payload)).await
                 }
-                Err(_) => Ok(()),
+                None => Ok(()),
             },
             Event::Delivered {
                 dest,
                 group,
-                node,
-                client,
-                payload,
-            } => match zbus::names::BusName::try_from(dest) {
-                Ok(name) => {
-                    let to = emitter.clone().set_destination(name);
-                    dbus::Group::delivered(&to, &group, node, client, &payload).await
+                messages,
+            } => match unicast(&emitter, dest) {
+                Some(to) => {
+                    let messages: Vec<(u32, u64, &serde_bytes::Bytes)> = messages
+                        .iter()
+                        .map(|(node, client, payload)| {
+                            (*node, *client, serde_bytes::Bytes::new(payload))
+                        })
+                        .collect();
+                    dbus::Group::delivered(&to, &group, &messages).await
                 }
-                Err(_) => Ok(()),
+                None => Ok(()),
             },
         };
         if let Err(e) = r {
             tracing::debug!("signal not sent: {e}");
         }
+    }
+}
+
+/// An emitter for a client's own signals: on the bus with the client as
+/// destination, or on its channel.
+fn unicast(bus: &SignalEmitter<'static>, dest: Dest) -> Option<SignalEmitter<'static>> {
+    match dest {
+        Dest::Bus(name) => zbus::names::BusName::try_from(name)
+            .ok()
+            .map(|name| bus.clone().set_destination(name)),
+        Dest::Channel(conn) => SignalEmitter::new(&conn, dbus::PATH).ok(),
     }
 }
 

@@ -201,9 +201,20 @@ async fn a_node_with_another_key_never_joins() {
     );
 }
 
-/// A bus client of one node, joined to a group.
+/// How a test client talks to its daemon.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Via {
+    /// Through the bus.
+    Bus,
+    /// On a channel (`Manager.OpenChannel`).
+    Channel,
+}
+
+/// A client of one node, joined to a group.
 struct Client {
     node: u32,
+    via: Via,
+    /// The bus connection, or the channel.
     conn: zbus::Connection,
     group: GroupProxy<'static>,
     delivered: common::DeliveredStream,
@@ -214,14 +225,32 @@ impl std::fmt::Debug for Client {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Client")
             .field("node", &self.node)
+            .field("via", &self.via)
             .field("name", &self.conn.unique_name())
             .finish_non_exhaustive()
     }
 }
 
 impl Client {
-    async fn join(cluster: &Cluster, node: u32, group: &str) -> Client {
-        let conn = cluster.connect(node).await;
+    async fn join(cluster: &Cluster, node: u32, group: &str, via: Via) -> Client {
+        let bus = cluster.connect(node).await;
+        let conn = match via {
+            Via::Bus => bus,
+            Via::Channel => {
+                let fd = common::ManagerProxy::new(&bus)
+                    .await
+                    .expect("Manager proxy")
+                    .open_channel()
+                    .await
+                    .unwrap_or_else(|e| panic!("OpenChannel on node {node}: {e}"));
+                let stream = std::os::unix::net::UnixStream::from(std::os::fd::OwnedFd::from(fd));
+                zbus::connection::Builder::unix_stream(stream)
+                    .p2p()
+                    .build()
+                    .await
+                    .unwrap_or_else(|e| panic!("the channel of node {node}: {e}"))
+            }
+        };
         let proxy = GroupProxy::builder(&conn)
             .cache_properties(CacheProperties::No)
             .build()
@@ -241,6 +270,7 @@ impl Client {
             .unwrap_or_else(|e| panic!("Join({group}) on node {node}: {e}"));
         Client {
             node,
+            via,
             conn,
             group: proxy,
             delivered,
@@ -295,7 +325,31 @@ impl Client {
         }
     }
 
-    /// Reads `n` Delivered signals for `group`: (node, client, payload).
+    /// Sends `payloads` with SendBatch, the rest again while the node
+    /// accepts only some.
+    async fn send_batch(&self, group: &str, payloads: &[&[u8]]) {
+        let deadline = Instant::now() + WAIT;
+        let mut rest = payloads;
+        while !rest.is_empty() {
+            match self.group.send_batch(group, rest).await {
+                Ok(n) => {
+                    assert!(
+                        n >= 1,
+                        "SendBatch on node {} accepted nothing without an error",
+                        self.node
+                    );
+                    rest = &rest[n as usize..];
+                }
+                Err(e) if e.to_string().contains("congested") && Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                Err(e) => panic!("Send on node {}: {e}", self.node),
+            }
+        }
+    }
+
+    /// Reads `n` messages of `group` from Delivered signals: (node, client,
+    /// payload).
     async fn receive(&mut self, group: &str, n: usize) -> Vec<(u32, u64, Vec<u8>)> {
         let deadline = tokio::time::Instant::now() + WAIT;
         let mut got = Vec::new();
@@ -311,7 +365,7 @@ impl Client {
             };
             let args = signal.args().expect("Delivered arguments");
             if args.group() == group {
-                got.push((*args.node(), *args.client(), args.payload().clone()));
+                got.extend(args.messages().iter().cloned());
             }
         }
         got
@@ -334,9 +388,11 @@ async fn group_messages_reach_every_client_in_one_order() {
     cluster.start(&[1, 2, 3]).await;
     cluster.wait_agreed(&[1, 2, 3], &[1, 2, 3]).await;
 
+    // On node 2 the client uses a channel; it must see what bus clients
+    // see.
     let mut clients = Vec::new();
-    for node in 1..=3 {
-        clients.push(Client::join(&cluster, node, "g").await);
+    for (node, via) in [(1, Via::Bus), (2, Via::Channel), (3, Via::Bus)] {
+        clients.push(Client::join(&cluster, node, "g", via).await);
     }
     // Each client learns its own (node, client) from the group membership
     // once all three joins are ordered.
@@ -356,11 +412,18 @@ async fn group_messages_reach_every_client_in_one_order() {
         ids.push(me);
     }
 
-    // Every client sends at the same time.
+    // Every client sends at the same time: node 3 in one batch.
     let send_all = async |c: &Client| {
-        for i in 0..PER_CLIENT {
-            c.send("g", format!("from node {} #{i}", c.node).as_bytes())
-                .await;
+        let texts: Vec<String> = (0..PER_CLIENT)
+            .map(|i| format!("from node {} #{i}", c.node))
+            .collect();
+        if c.node == 3 {
+            let payloads: Vec<&[u8]> = texts.iter().map(|t| t.as_bytes()).collect();
+            c.send_batch("g", &payloads).await;
+        } else {
+            for t in &texts {
+                c.send("g", t.as_bytes()).await;
+            }
         }
     };
     tokio::join!(
@@ -399,17 +462,29 @@ async fn group_messages_reach_every_client_in_one_order() {
         assert_eq!(from, expected, "messages of client {node}/{client}");
     }
 
-    // A client leaving the bus leaves the group.
-    let gone = clients.pop().expect("client 3");
-    let gone_id = ids[2];
-    drop(gone);
-    for c in &mut clients {
-        c.wait_group(
-            "g",
-            &format!("with {gone_id:?} in `left`"),
-            |members, left| left.contains(&gone_id) && !members.contains(&gone_id),
-        )
-        .await;
+    // A client leaving the bus leaves the group, and so does one that
+    // closes its channel.
+    for (gone, gone_id) in [
+        (clients.pop().expect("client 3"), ids[2]),
+        (clients.pop().expect("client 2"), ids[1]),
+    ] {
+        assert_eq!(
+            gone.via,
+            if gone.node == 3 {
+                Via::Bus
+            } else {
+                Via::Channel
+            }
+        );
+        drop(gone);
+        for c in &mut clients {
+            c.wait_group(
+                "g",
+                &format!("with {gone_id:?} in `left`"),
+                |members, left| left.contains(&gone_id) && !members.contains(&gone_id),
+            )
+            .await;
+        }
     }
 }
 

@@ -82,8 +82,15 @@ pub fn config_for_seed(seed: u64, test: &str) -> SimConfig {
             ..QuorumOptions::default()
         },
     };
+    // Drawn last, so that the choices above stay what they were for
+    // every seed.
+    if rng.random_bool(0.3) {
+        membership.max_datagram = 1500; // batches split into many datagrams
+    }
+    let defer = if rng.random_bool(0.5) { 0.5 } else { 0.0 };
     SimConfig {
         seed,
+        defer,
         rerun: format!(
             "VIGIL_SIM_SEED={seed} cargo test -p vigil-membership --test simulation {test} -- \
              --exact --include-ignored --nocapture"

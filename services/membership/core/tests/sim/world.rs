@@ -30,6 +30,11 @@ pub struct SimConfig {
     /// Time between two ticks of a node, uniform in this range (µs).
     pub tick_us: (Time, Time),
     pub net: NetParams,
+    /// The chance that a node handles a datagram or a client request
+    /// with `handle_deferred`, keeping the datagrams it causes until a
+    /// later input flushes them (as the daemon does while it drains its
+    /// socket); ticks always flush.
+    pub defer: f64,
 }
 
 impl SimConfig {
@@ -44,6 +49,7 @@ impl SimConfig {
             nodes,
             tick_us: (10 * MS, 10 * MS),
             net: NetParams::perfect(),
+            defer: 0.0,
         }
     }
 
@@ -562,8 +568,15 @@ impl Sim {
         let NodeState::Up(m) = &mut self.nodes.get_mut(&id).expect("configured").state else {
             unreachable!("handle on a node that is not up");
         };
+        let defer = !matches!(input, Input::Tick { .. })
+            && self.cfg.defer > 0.0
+            && self.rng.random_bool(self.cfg.defer);
         let result = catch_unwind(AssertUnwindSafe(|| {
-            let out = m.handle(input);
+            let out = if defer {
+                m.handle_deferred(input)
+            } else {
+                m.handle(input)
+            };
             (out, m.view().clone(), m.node_id(), m.max_ring_seq())
         }));
         let (outputs, view, node_id) = match result {

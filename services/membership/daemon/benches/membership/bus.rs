@@ -1,6 +1,8 @@
 //! Ordered messages through the D-Bus API of real daemons: every node's
-//! bench client joins one group, sends with `Group.Send` and receives every
-//! message as a unicast `Delivered` signal.
+//! bench client joins one group, sends with `Group.Send` (or
+//! `Group.SendBatch`) and receives every message in a unicast `Delivered`
+//! signal, through the bus or on a channel (`Manager.OpenChannel`, a
+//! peer-to-peer connection to the daemon).
 //!
 //! Each payload starts with a header: phase (u32), sending node (u32),
 //! sequence (u64) and the send time (u64, nanoseconds since [`EPOCH`]),
@@ -80,9 +82,36 @@ impl Recorder {
     }
 }
 
+/// How the bench clients talk to their daemons.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Via {
+    Bus,
+    Channel,
+}
+
+impl Via {
+    /// For the printed figures.
+    pub fn label(self) -> &'static str {
+        match self {
+            Via::Bus => "through the bus",
+            Via::Channel => "on channels",
+        }
+    }
+
+    /// The `--only` name.
+    pub fn part(self) -> &'static str {
+        match self {
+            Via::Bus => "bus",
+            Via::Channel => "channel",
+        }
+    }
+}
+
 /// The bench clients of a cluster, joined to [`GROUP`].
 #[derive(Debug)]
 pub struct Clients {
+    /// One per node, on the bus or on the node's channel (which the proxy
+    /// keeps open).
     pub proxies: Vec<GroupProxy<'static>>,
     pub rec: Arc<Mutex<Recorder>>,
     pub notify: Arc<Notify>,
@@ -92,13 +121,17 @@ pub struct Clients {
 impl Clients {
     /// Subscribes to deliveries, joins the group on every node and waits
     /// until a message from every node reaches every client.
-    pub async fn join(c: &Cluster) -> anyhow::Result<Clients> {
+    pub async fn join(c: &Cluster, via: Via) -> anyhow::Result<Clients> {
         let rec = Arc::new(Mutex::new(Recorder::default()));
         let notify = Arc::new(Notify::new());
         let mut proxies = Vec::new();
-        for (i, conn) in c.conns.iter().enumerate() {
-            listen(conn, i, rec.clone(), notify.clone()).await?;
-            let p = GroupProxy::builder(conn)
+        for i in 0..c.conns.len() {
+            let conn = match via {
+                Via::Bus => c.conns[i].clone(),
+                Via::Channel => c.open_channel(i as u32 + 1).await?,
+            };
+            listen(&conn, i, rec.clone(), notify.clone()).await?;
+            let p = GroupProxy::builder(&conn)
                 .cache_properties(zbus::proxy::CacheProperties::No)
                 .build()
                 .await?;
@@ -114,11 +147,11 @@ impl Clients {
         // Joins are ordered asynchronously: send rounds of one message per
         // node until one round reaches every client.
         for round in 0..100u32 {
-            clients.reset(1_000_000 + round, 1);
+            clients.reset(1_000_000 + round, u64::from(c.n));
             for (i, p) in clients.proxies.iter().enumerate() {
                 let mut payload = vec![0u8; HEADER];
                 stamp(&mut payload, 1_000_000 + round, i as u32 + 1, 0);
-                let _ = p.send(GROUP, &payload).await;
+                let _ = p.send(GROUP, serde_bytes::Bytes::new(&payload)).await;
             }
             let _ = tokio::time::timeout(Duration::from_millis(300), clients.wait_done()).await;
             let ok = clients
@@ -129,7 +162,13 @@ impl Clients {
                 return Ok(clients);
             }
         }
-        bail!("the group never reached every client")
+        let got = match clients.rec.lock() {
+            Ok(r) => format!("{:?} (stray {})", r.got, r.stray),
+            Err(_) => "unknown: a delivery listener panicked".to_string(),
+        };
+        bail!(
+            "the group never reached every client: in the last round of one message per node, the clients got {got}"
+        )
     }
 
     fn reset(&self, phase: u32, expect: u64) {
@@ -179,24 +218,31 @@ async fn listen(
                 continue;
             }
             let body = msg.body();
-            let parsed = body.deserialize::<(&str, u32, u64, &[u8])>();
-            let Ok(mut r) = rec.lock() else { return };
-            let Some((phase, node, _seq, sent)) = parsed.ok().and_then(|(_, _, _, p)| header(p))
+            let Ok((_group, messages)) = body.deserialize::<(&str, Vec<(u32, u64, &[u8])>)>()
             else {
-                r.stray += 1;
+                if let Ok(mut r) = rec.lock() {
+                    r.stray += 1;
+                }
                 continue;
             };
-            if phase != r.phase || r.got.len() <= index {
-                r.stray += 1;
-                continue;
-            }
-            r.got[index] += 1;
-            r.last = Some(at);
-            let lat = now.saturating_sub(sent);
-            if node as usize == index + 1 {
-                r.own.push(lat);
-            } else {
-                r.remote.push(lat);
+            let Ok(mut r) = rec.lock() else { return };
+            for (_, _, payload) in messages {
+                let Some((phase, node, _seq, sent)) = header(payload) else {
+                    r.stray += 1;
+                    continue;
+                };
+                if phase != r.phase || r.got.len() <= index {
+                    r.stray += 1;
+                    continue;
+                }
+                r.got[index] += 1;
+                r.last = Some(at);
+                let lat = now.saturating_sub(sent);
+                if node as usize == index + 1 {
+                    r.own.push(lat);
+                } else {
+                    r.remote.push(lat);
+                }
             }
             if r.done.is_none() && r.complete() {
                 r.done = Some(at);
@@ -210,8 +256,9 @@ async fn listen(
 /// How a phase offers its load.
 #[derive(Debug, Clone, Copy)]
 pub enum Load {
-    /// Every node's client keeps `window` Send calls in flight.
-    Saturate { window: usize },
+    /// Every node's client keeps `window` calls in flight, each a Send
+    /// (`batch` 1) or a SendBatch of `batch` messages.
+    Saturate { window: usize, batch: usize },
     /// The clients together send `rate` messages per second.
     Paced { rate: f64 },
 }
@@ -236,7 +283,7 @@ pub struct PhaseResult {
 async fn send_retrying(p: &GroupProxy<'static>, payload: &[u8]) -> Result<u64, String> {
     let mut retries = 0;
     loop {
-        match p.send(GROUP, payload).await {
+        match p.send(GROUP, serde_bytes::Bytes::new(payload)).await {
             Ok(()) => return Ok(retries),
             Err(e) if e.to_string().contains("congested") => {
                 retries += 1;
@@ -245,6 +292,33 @@ async fn send_retrying(p: &GroupProxy<'static>, payload: &[u8]) -> Result<u64, S
             Err(e) => return Err(e.to_string()),
         }
     }
+}
+
+/// Sends `payloads` with SendBatch, the rest again (after 1 ms) while the
+/// node accepts only some; returns how many calls were refused or cut
+/// short.
+async fn send_batch_retrying(p: &GroupProxy<'static>, payloads: &[Vec<u8>]) -> Result<u64, String> {
+    let mut retries = 0;
+    let mut rest: Vec<&serde_bytes::Bytes> = payloads
+        .iter()
+        .map(|p| serde_bytes::Bytes::new(p))
+        .collect();
+    while !rest.is_empty() {
+        match p.send_batch(GROUP, &rest).await {
+            Ok(n) if n as usize >= rest.len() => return Ok(retries),
+            Ok(n) => {
+                rest.drain(..n as usize);
+                retries += 1;
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+            Err(e) if e.to_string().contains("congested") => {
+                retries += 1;
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+            Err(e) => return Err(e.to_string()),
+        }
+    }
+    Ok(retries)
 }
 
 /// Every node sends `per_node` messages of `size` bytes under `load`;
@@ -266,16 +340,27 @@ pub async fn run_phase(
     for (i, p) in clients.proxies.iter().enumerate() {
         let node = i as u32 + 1;
         match load {
-            Load::Saturate { window } => {
+            Load::Saturate { window, batch } => {
+                // Slot w sends messages w, w + window, ... (in batches of
+                // consecutive slots' numbers when batching).
                 let window = window.max(1) as u64;
+                let batch = batch.max(1) as u64;
                 for w in 0..window {
                     let (p, retries, errors) = (p.clone(), retries.clone(), errors.clone());
                     tasks.spawn(async move {
-                        let mut seq = w;
-                        let mut payload = vec![0u8; size.max(HEADER)];
-                        while seq < per_node {
-                            stamp(&mut payload, phase, node, seq);
-                            match send_retrying(&p, &payload).await {
+                        let mut first = w * batch;
+                        let mut payloads = vec![vec![0u8; size.max(HEADER)]; batch as usize];
+                        while first < per_node {
+                            let n = batch.min(per_node - first) as usize;
+                            for (k, payload) in payloads.iter_mut().take(n).enumerate() {
+                                stamp(payload, phase, node, first + k as u64);
+                            }
+                            let sent = if batch == 1 {
+                                send_retrying(&p, &payloads[0]).await
+                            } else {
+                                send_batch_retrying(&p, &payloads[..n]).await
+                            };
+                            match sent {
                                 Ok(r) => {
                                     retries.fetch_add(r, std::sync::atomic::Ordering::Relaxed);
                                 }
@@ -286,7 +371,7 @@ pub async fn run_phase(
                                     return;
                                 }
                             }
-                            seq += window;
+                            first += window * batch;
                         }
                     });
                 }

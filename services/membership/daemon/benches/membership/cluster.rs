@@ -37,6 +37,7 @@ pub trait Manager {
     fn ring_id(&self) -> zbus::Result<(u64, u32)>;
     #[zbus(property(emits_changed_signal = "false"))]
     fn members(&self) -> zbus::Result<Vec<u32>>;
+    fn open_channel(&self) -> zbus::Result<zbus::OwnedFd>;
 }
 
 #[zbus::proxy(
@@ -46,7 +47,9 @@ pub trait Manager {
 )]
 pub trait Group {
     fn join(&self, group: &str) -> zbus::Result<()>;
-    fn send(&self, group: &str, payload: &[u8]) -> zbus::Result<()>;
+    // `Bytes`: serialized as one block, not byte by byte.
+    fn send(&self, group: &str, payload: &serde_bytes::Bytes) -> zbus::Result<()>;
+    fn send_batch(&self, group: &str, payloads: &[&serde_bytes::Bytes]) -> zbus::Result<u32>;
 }
 
 /// A view as a node reports it: ring id (sequence, representative) and
@@ -286,7 +289,10 @@ impl Cluster {
             .arg("--state-dir")
             .arg(self.dir_path.join(format!("state{node}")))
             .env("VIGIL_LOG_STDERR", "1")
-            .env("RUST_LOG", "info,zbus=warn")
+            .env(
+                "RUST_LOG",
+                std::env::var("VIGIL_BENCH_LOG").unwrap_or_else(|_| "info,zbus=warn".into()),
+            )
             .env_remove("NOTIFY_SOCKET")
             .env_remove("WATCHDOG_USEC")
             .env_remove("WATCHDOG_PID")
@@ -377,6 +383,19 @@ impl Cluster {
     pub async fn restart(&mut self, node: u32) -> anyhow::Result<()> {
         self.start_daemon(node)?;
         self.wait_on_bus(node, Duration::from_secs(20)).await
+    }
+
+    /// Opens a channel to `node`'s daemon (`Manager.OpenChannel`).
+    pub async fn open_channel(&self, node: u32) -> anyhow::Result<zbus::Connection> {
+        let fd = ManagerProxy::new(&self.conns[node as usize - 1])
+            .await?
+            .open_channel()
+            .await?;
+        let stream = std::os::unix::net::UnixStream::from(std::os::fd::OwnedFd::from(fd));
+        Ok(zbus::connection::Builder::unix_stream(stream)
+            .p2p()
+            .build()
+            .await?)
     }
 
     /// The view `node` reports (bus properties), if it answers.

@@ -2,9 +2,10 @@
 //! `vigil_membership::Membership` state machines in this process, one
 //! thread each, on real UDP sockets on loopback, every datagram sealed and
 //! opened with `transport::Sealer`/`Opener` under a cluster key. Each node
-//! runs the daemon's loop (`runtime::Runtime::run`) minus the bus: one
-//! datagram, tick or send per turn, 10 ms ticks, every output datagram
-//! sealed and sent at once. Each node's "client" (client id 1 in group
+//! runs the daemon's loop (`runtime::Runtime::run`) minus the bus: per
+//! turn a tick, a burst of sends, or every datagram the socket has ready
+//! (up to 64), then one flush of the datagrams they caused, sealed and
+//! sent; 10 ms ticks. Each node's "client" (client id 1 in group
 //! `bench`) lives in the same thread: it calls `Input::Send` and sees
 //! `Output::Deliver` directly, so latencies are protocol + UDP + crypto +
 //! scheduling, with no bus.
@@ -30,6 +31,8 @@ use crate::cluster::{Net, cpu_time, udp_rcvbuf_errors};
 use crate::stats::now_ns;
 
 const GROUP: &str = "bench";
+/// As the daemon's loop: datagrams handled after the first before a flush.
+const DRAIN: usize = 63;
 const CLIENT: u64 = 1;
 
 /// What to run.
@@ -266,16 +269,18 @@ impl Node {
             tokio::select! {
                 r = socket.recv_from(&mut buf) => {
                     let Ok((len, _addr)) = r else { continue };
-                    let t = Instant::now();
-                    let opened = self.opener.open(&self.key, self.tag, &buf[..len]);
-                    self.account(|r| r.open += t.elapsed());
-                    if let Ok((from, bytes)) = opened {
-                        self.account(|r| r.datagrams_in += 1);
-                        let t = Instant::now();
-                        let outs = self.core.handle(Input::Datagram { from, bytes });
-                        self.account(|r| r.handle += t.elapsed());
-                        self.dispatch(&socket, outs).await;
+                    // As the daemon: everything ready first, then one flush.
+                    let mut outs = self.receive(&buf[..len]);
+                    for _ in 0..DRAIN {
+                        let Ok((len, _addr)) = socket.try_recv_from(&mut buf) else {
+                            break;
+                        };
+                        outs.extend(self.receive(&buf[..len]));
                     }
+                    let t = Instant::now();
+                    outs.extend(self.core.flush());
+                    self.account(|r| r.handle += t.elapsed());
+                    self.dispatch(&socket, outs).await;
                 }
                 _ = tick.tick() => {
                     let now_ms = start.elapsed().as_millis() as u64;
@@ -319,6 +324,22 @@ impl Node {
         Ok(self.rep)
     }
 
+    /// Opens a datagram and hands it to the state machine, deferring the
+    /// datagrams it causes.
+    fn receive(&mut self, datagram: &[u8]) -> Vec<Output> {
+        let t = Instant::now();
+        let opened = self.opener.open(&self.key, self.tag, datagram);
+        self.account(|r| r.open += t.elapsed());
+        let Ok((from, bytes)) = opened else {
+            return Vec::new();
+        };
+        self.account(|r| r.datagrams_in += 1);
+        let t = Instant::now();
+        let outs = self.core.handle_deferred(Input::Datagram { from, bytes });
+        self.account(|r| r.handle += t.elapsed());
+        outs
+    }
+
     fn account(&mut self, f: impl FnOnce(&mut NodeReport)) {
         if self.measuring {
             f(&mut self.rep);
@@ -338,7 +359,7 @@ impl Node {
         while self.sent < due && !self.congested {
             crate::bus::stamp(&mut payload, 1, self.me, self.sent);
             let t = Instant::now();
-            let outs = self.core.handle(Input::Send {
+            let outs = self.core.handle_deferred(Input::Send {
                 group: GROUP.into(),
                 client: CLIENT,
                 payload: payload.clone(),
@@ -352,6 +373,12 @@ impl Node {
             }
             self.sent += 1;
         }
+        // The burst leaves together, as the daemon sends a burst of bus
+        // commands.
+        let t = Instant::now();
+        let outs = self.core.flush();
+        self.rep.handle += t.elapsed();
+        self.dispatch(socket, outs).await;
     }
 
     async fn dispatch(&mut self, socket: &UdpSocket, outs: Vec<Output>) {

@@ -51,6 +51,7 @@ pub trait Manager {
     fn datagrams_dropped(&self) -> zbus::Result<std::collections::BTreeMap<String, u64>>;
     #[zbus(signal)]
     fn view_changed(&self, ring: (u64, u32), members: Vec<u32>) -> zbus::Result<()>;
+    fn open_channel(&self) -> zbus::Result<zbus::OwnedFd>;
 }
 
 #[zbus::proxy(
@@ -73,14 +74,9 @@ pub trait Quorum {
 pub trait Group {
     fn join(&self, group: &str) -> zbus::Result<()>;
     fn send(&self, group: &str, payload: &[u8]) -> zbus::Result<()>;
+    fn send_batch(&self, group: &str, payloads: &[&[u8]]) -> zbus::Result<u32>;
     #[zbus(signal)]
-    fn delivered(
-        &self,
-        group: String,
-        node: u32,
-        client: u64,
-        payload: Vec<u8>,
-    ) -> zbus::Result<()>;
+    fn delivered(&self, group: String, messages: Vec<(u32, u64, Vec<u8>)>) -> zbus::Result<()>;
     #[zbus(signal)]
     fn group_changed(
         &self,
