@@ -3,4 +3,5 @@
 //! helpers built on them. Daemons that talk to each other use these
 //! instead of carrying their own proxies.
 
+pub mod cib;
 pub mod membership;

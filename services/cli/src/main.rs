@@ -6,8 +6,12 @@
 //! - `vigil membership status` and `vigil quorum status` ask the local
 //!   membership daemon over D-Bus (corosync-cfgtool's and
 //!   corosync-quorumtool's information); `vigil quorum expected-votes N`
-//!   changes the expected votes cluster-wide.
+//!   changes the expected votes cluster-wide;
+//! - `vigil cib show|edit|replace|patch|upgrade` and `vigil property
+//!   get|set|unset` read and change the CIB through the CIB daemon;
+//!   `vigil cib diff` compares two CIB files.
 
+mod cib;
 mod cluster;
 mod membership;
 mod simulate;
@@ -41,6 +45,79 @@ enum Command {
     /// Quorum as this node's membership daemon sees it
     #[command(subcommand)]
     Quorum(QuorumCommand),
+    /// The cluster information base (configuration and status)
+    #[command(subcommand)]
+    Cib(CibCommand),
+    /// Cluster options (the crm_config section)
+    #[command(subcommand)]
+    Property(PropertyCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum CibCommand {
+    /// Print the CIB, a section of it, or what an XPath selects
+    Show {
+        /// A section: configuration, nodes, resources, constraints,
+        /// crm_config, rsc_defaults, op_defaults, status, acls,
+        /// fencing-topology, tags, alerts
+        #[arg(long, conflicts_with = "xpath")]
+        section: Option<String>,
+        /// An XPath expression
+        #[arg(long)]
+        xpath: Option<String>,
+        #[command(flatten)]
+        bus: BusArgs,
+    },
+    /// Edit the CIB in $VISUAL or $EDITOR; the change is checked and
+    /// applied as a patch, and an edit with a mistake is opened again
+    Edit(BusArgs),
+    /// Replace the whole CIB (a Pacemaker cib.xml loads as it is), a
+    /// section, or what an XPath selects, with FILE (`-`: standard input)
+    Replace {
+        file: PathBuf,
+        #[arg(long, conflicts_with = "xpath")]
+        section: Option<String>,
+        #[arg(long)]
+        xpath: Option<String>,
+        #[command(flatten)]
+        bus: BusArgs,
+    },
+    /// Apply a v2 patchset (as crm_diff writes them) from FILE
+    Patch {
+        file: PathBuf,
+        #[command(flatten)]
+        bus: BusArgs,
+    },
+    /// The v2 patchset that turns CIB file OLD into CIB file NEW
+    Diff { old: PathBuf, new: PathBuf },
+    /// Move the CIB to the newest schema
+    Upgrade(BusArgs),
+}
+
+#[derive(Subcommand, Debug)]
+enum PropertyCommand {
+    /// Print a cluster option (or every one that is set)
+    Get {
+        name: Option<String>,
+        #[command(flatten)]
+        bus: BusArgs,
+    },
+    /// Set a cluster option, checking its name and value
+    Set {
+        name: String,
+        value: String,
+        /// Set it even if Vigil does not know the option
+        #[arg(long)]
+        force: bool,
+        #[command(flatten)]
+        bus: BusArgs,
+    },
+    /// Remove a cluster option (its default applies again)
+    Unset {
+        name: String,
+        #[command(flatten)]
+        bus: BusArgs,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -119,6 +196,44 @@ fn main() -> ExitCode {
         Command::Quorum(QuorumCommand::ExpectedVotes { votes, bus }) => {
             membership::run(bus.bus, membership::Query::SetExpectedVotes(votes))
         }
+        Command::Cib(c) => match c {
+            CibCommand::Show {
+                section,
+                xpath,
+                bus,
+            } => cib::run(bus.bus, cib::Action::Show { section, xpath }),
+            CibCommand::Edit(bus) => cib::run(bus.bus, cib::Action::Edit),
+            CibCommand::Replace {
+                file,
+                section,
+                xpath,
+                bus,
+            } => cib::run(
+                bus.bus,
+                cib::Action::Replace {
+                    file,
+                    section,
+                    xpath,
+                },
+            ),
+            CibCommand::Patch { file, bus } => cib::run(bus.bus, cib::Action::Patch { file }),
+            CibCommand::Diff { old, new } => cib::diff_files(&old, &new),
+            CibCommand::Upgrade(bus) => cib::run(bus.bus, cib::Action::Upgrade),
+        },
+        Command::Property(p) => match p {
+            PropertyCommand::Get { name, bus } => {
+                cib::run(bus.bus, cib::Action::PropertyGet { name })
+            }
+            PropertyCommand::Set {
+                name,
+                value,
+                force,
+                bus,
+            } => cib::run(bus.bus, cib::Action::PropertySet { name, value, force }),
+            PropertyCommand::Unset { name, bus } => {
+                cib::run(bus.bus, cib::Action::PropertyUnset { name })
+            }
+        },
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

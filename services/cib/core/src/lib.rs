@@ -6,7 +6,10 @@
 //! column, element and id, and what to do. Pure: no I/O, no clock.
 
 pub mod model;
+pub mod ops;
+pub mod patchset;
 pub mod rules;
 pub mod time;
 pub mod validate;
 pub mod xml;
+pub mod xpath;

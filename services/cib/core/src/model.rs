@@ -107,6 +107,43 @@ pub struct CibVersion {
     pub num_updates: u64,
 }
 
+/// A problem with one version attribute of `<cib>`, found by
+/// [`CibVersion::read`]; the field counts as 0.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VersionProblem<'a> {
+    /// The attribute (`admin_epoch`, `epoch` or `num_updates`) is absent.
+    Missing(&'static str),
+    /// The attribute's value is not a non-negative integer.
+    Invalid(&'static str, &'a str),
+}
+
+impl CibVersion {
+    /// The names of the version attributes, most significant first.
+    pub const FIELDS: [&'static str; 3] = ["admin_epoch", "epoch", "num_updates"];
+
+    /// Reads the version from the attributes of `el` (the `<cib>` element,
+    /// or a patchset's `<source>`/`<target>`). A field that is missing or not
+    /// a non-negative integer counts as 0 and is listed, in field order.
+    pub fn read(el: &Element) -> (CibVersion, Vec<VersionProblem<'_>>) {
+        let mut version = CibVersion::default();
+        let mut problems = Vec::new();
+        for (attr, slot) in Self::FIELDS.into_iter().zip([
+            &mut version.admin_epoch,
+            &mut version.epoch,
+            &mut version.num_updates,
+        ]) {
+            match el.attr(attr) {
+                None => problems.push(VersionProblem::Missing(attr)),
+                Some(v) => match v.trim().parse::<u64>() {
+                    Ok(n) => *slot = n,
+                    Err(_) => problems.push(VersionProblem::Invalid(attr, v)),
+                },
+            }
+        }
+        (version, problems)
+    }
+}
+
 /// `admin_epoch.epoch.num_updates`, as Pacemaker prints versions.
 impl fmt::Display for CibVersion {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -461,6 +498,57 @@ const OPTIONS: &[OptDef] = &[
 
 fn is_infinity(s: &str) -> bool {
     s == "INFINITY" || s == "+INFINITY"
+}
+
+/// What the cluster knows about one of its options.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterOptionInfo {
+    /// The current name.
+    pub name: &'static str,
+    /// The legacy name, if it has one.
+    pub legacy: Option<&'static str>,
+    /// The values it takes, in words.
+    pub takes: String,
+    /// Its default, if it has one.
+    pub default: Option<&'static str>,
+}
+
+/// A cluster option by its current or legacy name.
+pub fn cluster_option(name: &str) -> Option<ClusterOptionInfo> {
+    OPTIONS
+        .iter()
+        .find(|d| d.name == name || d.alt == Some(name))
+        .map(|d| ClusterOptionInfo {
+            name: d.name,
+            legacy: d.alt,
+            takes: describe_kind(d.kind),
+            default: d.default,
+        })
+}
+
+/// Every cluster option's current name.
+pub fn cluster_option_names() -> impl Iterator<Item = &'static str> {
+    OPTIONS.iter().map(|d| d.name)
+}
+
+/// Whether `value` is valid for the cluster option `name` (current or
+/// legacy name): `Err` says why not, or that there is no such option.
+pub fn check_cluster_option(name: &str, value: &str) -> Result<(), String> {
+    let Some(def) = OPTIONS
+        .iter()
+        .find(|d| d.name == name || d.alt == Some(name))
+    else {
+        return Err(format!("there is no cluster option named {name}"));
+    };
+    if option_value_valid(def.kind, value) {
+        Ok(())
+    } else {
+        Err(format!(
+            "{value:?} is not a valid value for {}: it takes {}",
+            def.name,
+            describe_kind(def.kind)
+        ))
+    }
 }
 
 /// Whether `value` is valid for `kind`, as Pacemaker's validators decide.
@@ -2496,23 +2584,16 @@ impl<'a> Cib<'a> {
             );
         }
 
-        let mut version = CibVersion::default();
-        for (attr, slot) in [
-            ("admin_epoch", &mut version.admin_epoch),
-            ("epoch", &mut version.epoch),
-            ("num_updates", &mut version.num_updates),
-        ] {
-            match root.attr(attr) {
-                None => b.warning(root, format!("{attr} is missing; 0 is assumed")),
-                Some(v) => match v.trim().parse::<u64>() {
-                    Ok(n) => *slot = n,
-                    Err(_) => b.error(
-                        root,
-                        format!(
-                            "'{v}' is not a valid {attr} (a non-negative integer); 0 is assumed"
-                        ),
-                    ),
-                },
+        let (version, problems) = CibVersion::read(root);
+        for problem in problems {
+            match problem {
+                VersionProblem::Missing(attr) => {
+                    b.warning(root, format!("{attr} is missing; 0 is assumed"))
+                }
+                VersionProblem::Invalid(attr, v) => b.error(
+                    root,
+                    format!("'{v}' is not a valid {attr} (a non-negative integer); 0 is assumed"),
+                ),
             }
         }
         let have_quorum = match root.attr("have-quorum") {

@@ -80,11 +80,15 @@ impl Message {
     }
 }
 
-/// The deterministic function every replica applies changes with. It
-/// returns a result for the requester: `Ok(text)` (for instance the new
-/// version) or `Err(reason)`, and must leave the CIB unchanged on `Err`.
+/// The deterministic function every replica applies changes with.
 pub trait Apply {
+    /// Applies `change` to `cib`, returning the patch (Pacemaker's v2
+    /// patchset, as XML) from the old CIB to the new one, or why the
+    /// change is refused, leaving `cib` unchanged.
     fn apply(&mut self, cib: &mut Document, change: &[u8]) -> Result<String, String>;
+
+    /// The patch from `old` to `new`.
+    fn diff(&mut self, old: &Document, new: &Document) -> String;
 }
 
 /// What the replica wants done.
@@ -92,21 +96,29 @@ pub trait Apply {
 pub enum Effect {
     /// Send this message to the group.
     Send(Message),
-    /// Answer local request `request`.
+    /// Answer local request `request`: the version it produced, or why it
+    /// was refused.
     Reply {
         request: u64,
-        result: Result<String, String>,
+        result: Result<CibVersion, String>,
     },
     /// The CIB changed from version `from` (by a change, or by taking the
-    /// winner's copy).
-    Changed { from: CibVersion, to: CibVersion },
-    /// The replica took another replica's CIB in a sync round; its own
-    /// copy (version `own`) had differences, which are lost unless made
-    /// again: worth a warning with the details.
+    /// winner's copy); `patch` is the v2 patchset between them.
+    Changed {
+        from: CibVersion,
+        to: CibVersion,
+        patch: String,
+    },
+    /// The replica took another replica's CIB in a sync round, and its own
+    /// copy (version `own`) had changes made without the winner, which are
+    /// lost unless made again: worth a warning with the details. `lost` is
+    /// the patch from the winner's copy to the own one (what the own copy
+    /// had).
     Replaced {
         own: CibVersion,
         winner_node: u32,
         winner: CibVersion,
+        lost: String,
     },
     /// The replica is now in step with the group (after a sync round).
     Synced,
@@ -132,17 +144,19 @@ pub struct Replica {
     synced: bool,
     round: Option<Round>,
     held: Vec<(u32, u64, Vec<u8>)>,
-    /// The nodes that were in the group at every change this replica
-    /// applied since its last sync round (None: no change since). If the
-    /// copy is replaced by a node not among them, changes made without
-    /// that node are lost, and that is reported.
+    /// The nodes known to have every change of this copy: those present
+    /// at each change applied here, plus the members of each later sync
+    /// round this copy went through unreplaced (None: no change of its
+    /// own since it last took another replica's copy). If the copy is
+    /// replaced by a node not among them, changes that node never had
+    /// are lost, and that is reported.
     witnesses: Option<BTreeSet<u32>>,
 }
 
 impl Replica {
     /// A replica on `node` starting from `cib` (what this node stored, or
-    /// an empty CIB).
-    pub fn new(node: u32, cib: Document) -> Replica {
+    /// an empty CIB), with the witnesses stored with it.
+    pub fn new(node: u32, cib: Document, witnesses: Option<BTreeSet<u32>>) -> Replica {
         let digest = digest(cib.to_xml().as_bytes());
         Replica {
             node,
@@ -152,8 +166,19 @@ impl Replica {
             synced: false,
             round: None,
             held: Vec::new(),
-            witnesses: None,
+            witnesses,
         }
+    }
+
+    /// Sets this node's id (known once the membership daemon answers;
+    /// before any group event).
+    pub fn set_node(&mut self, node: u32) {
+        self.node = node;
+    }
+
+    /// The nodes present at every change since the last sync round.
+    pub fn witnesses(&self) -> Option<&BTreeSet<u32>> {
+        self.witnesses.as_ref()
     }
 
     pub fn cib(&self) -> &Document {
@@ -246,11 +271,15 @@ impl Replica {
         let from = self.version();
         let result = apply.apply(&mut self.cib, change);
         let mut out = Vec::new();
-        if result.is_ok() {
+        if let Ok(patch) = &result {
             self.digest = digest(self.cib.to_xml().as_bytes());
             let to = self.version();
             if to != from {
-                out.push(Effect::Changed { from, to });
+                out.push(Effect::Changed {
+                    from,
+                    to,
+                    patch: patch.clone(),
+                });
             }
             let present: BTreeSet<u32> = self.members.iter().map(|m| m.0).collect();
             self.witnesses = Some(match self.witnesses.take() {
@@ -259,7 +288,11 @@ impl Replica {
             });
         }
         if origin == self.node {
-            out.push(Effect::Reply { request, result });
+            let version = self.version();
+            out.push(Effect::Reply {
+                request,
+                result: result.map(|_| version),
+            });
         }
         out
     }
@@ -298,7 +331,7 @@ impl Replica {
         let winner_digest = winner_digest.clone();
         r.winner = Some(winner);
         if r.offers.values().all(|(_, d)| *d == winner_digest) {
-            return self.end_round(apply);
+            return self.end_round(false, apply);
         }
         if winner != self.node {
             return Vec::new();
@@ -371,13 +404,16 @@ impl Replica {
                                 own,
                                 winner_node: winner,
                                 winner: winner_version,
+                                lost: apply.diff(&doc, &self.cib),
                             });
                         }
+                        let patch = apply.diff(&self.cib, &doc);
                         self.cib = doc;
                         self.digest = new_digest;
                         out.push(Effect::Changed {
                             from: own,
                             to: self.version(),
+                            patch,
                         });
                     }
                 }
@@ -387,14 +423,26 @@ impl Replica {
                 }
             }
         }
-        out.extend(self.end_round(apply));
+        let adopted = out.iter().any(|e| matches!(e, Effect::Changed { .. }));
+        out.extend(self.end_round(adopted, apply));
         out
     }
 
-    fn end_round(&mut self, apply: &mut impl Apply) -> Vec<Effect> {
-        self.round = None;
+    /// Ends the sync round. `adopted`: this replica took the winner's
+    /// copy (its own changes are gone, so there is nothing to witness);
+    /// otherwise every member of the round now has this copy.
+    fn end_round(&mut self, adopted: bool, apply: &mut impl Apply) -> Vec<Effect> {
+        let members: BTreeSet<u32> = self
+            .round
+            .take()
+            .map(|r| r.members.iter().map(|m| m.0).collect())
+            .unwrap_or_default();
         self.synced = true;
-        self.witnesses = None;
+        if adopted {
+            self.witnesses = None;
+        } else if let Some(w) = self.witnesses.as_mut() {
+            w.extend(members);
+        }
         let mut out = vec![Effect::Synced];
         for (origin, request, change) in std::mem::take(&mut self.held) {
             out.extend(self.apply_change(origin, request, &change, apply));
@@ -416,7 +464,21 @@ mod tests {
             let text = std::str::from_utf8(change).map_err(|e| e.to_string())?;
             let n: u64 = text.parse().map_err(|_| format!("not a number: {text}"))?;
             cib.root.set_attr("epoch", n.to_string());
-            Ok(format!("0.{n}.0"))
+            Ok(format!("epoch={n}"))
+        }
+
+        fn diff(&mut self, old: &Document, new: &Document) -> String {
+            format!(
+                "{}->{}",
+                old.root.attr("epoch").unwrap_or("?"),
+                new.root.attr("epoch").unwrap_or("?")
+            )
+        }
+    }
+
+    impl Replica {
+        fn new1(node: u32, cib: Document) -> Replica {
+            Replica::new(node, cib, None)
         }
     }
 
@@ -464,7 +526,7 @@ mod tests {
 
     #[test]
     fn a_joining_replica_takes_the_higher_version_and_held_changes_follow() {
-        let mut rs = vec![Replica::new(1, doc(7, "")), Replica::new(2, doc(3, ""))];
+        let mut rs = vec![Replica::new1(1, doc(7, "")), Replica::new1(2, doc(3, ""))];
         let members = vec![(1, 1), (2, 1)];
         let first = vec![
             (0, rs[0].group_changed(members.clone(), &[(2, 1)], &[])),
@@ -484,14 +546,18 @@ mod tests {
         assert!(!seen[1].iter().any(|e| matches!(e, Effect::Replaced { .. })));
         assert!(seen[1].contains(&Effect::Reply {
             request: 9,
-            result: Ok("0.8.0".into())
+            result: Ok(CibVersion {
+                admin_epoch: 0,
+                epoch: 8,
+                num_updates: 0
+            })
         }));
         assert!(!seen[0].iter().any(|e| matches!(e, Effect::Reply { .. })));
     }
 
     #[test]
     fn a_partition_merge_keeps_the_higher_copy_and_reports_the_other() {
-        let mut rs = vec![Replica::new(1, doc(5, "")), Replica::new(2, doc(5, ""))];
+        let mut rs = vec![Replica::new1(1, doc(5, "")), Replica::new1(2, doc(5, ""))];
         let both = vec![(1, 4), (2, 4)];
         let first = vec![
             (0, rs[0].group_changed(both.clone(), &[(1, 4), (2, 4)], &[])),
@@ -524,8 +590,8 @@ mod tests {
         assert!(!seen[1].iter().any(|e| matches!(e, Effect::Replaced { .. })));
         // Equal versions, different content: the lower node id wins.
         let mut rs = vec![
-            Replica::new(1, doc(5, " a=\"left\"")),
-            Replica::new(2, doc(5, " a=\"right\"")),
+            Replica::new1(1, doc(5, " a=\"left\"")),
+            Replica::new1(2, doc(5, " a=\"right\"")),
         ];
         let first = vec![
             (0, rs[0].group_changed(both.clone(), &[(1, 4)], &[])),
@@ -536,8 +602,39 @@ mod tests {
     }
 
     #[test]
+    fn a_change_made_alone_is_reported_even_after_a_round_alone() {
+        // Node 2 restarts alone (a round of one), changes the CIB, then
+        // meets node 1, whose copy is newer.
+        let mut lone = Replica::new1(2, doc(5, ""));
+        let effects = lone.group_changed(vec![(2, 1)], &[(2, 1)], &[]);
+        let mut rs = [lone];
+        run(&mut rs, vec![(0, effects)]);
+        let bytes = change(2, 1, "6").encode();
+        rs[0].delivered(&bytes, &mut SetEpoch);
+        assert_eq!(rs[0].witnesses(), Some(&BTreeSet::from([2])));
+        let [lone] = rs;
+        let mut rs = [Replica::new1(1, doc(9, "")), lone];
+        let both = vec![(1, 1), (2, 1)];
+        let first = vec![
+            (0, rs[0].group_changed(both.clone(), &[(2, 1)], &[])),
+            (1, rs[1].group_changed(both.clone(), &[(1, 1)], &[])),
+        ];
+        let seen = run(&mut rs, first);
+        assert!(
+            seen[1]
+                .iter()
+                .any(|e| matches!(e, Effect::Replaced { winner_node: 1, .. })),
+            "{:?}",
+            seen[1]
+        );
+        assert_eq!(rs[1].witnesses(), None);
+        // Node 1 kept its copy: nothing to report there.
+        assert!(!seen[0].iter().any(|e| matches!(e, Effect::Replaced { .. })));
+    }
+
+    #[test]
     fn changes_apply_in_order_and_refusals_are_the_same_everywhere() {
-        let mut rs = vec![Replica::new(1, doc(1, "")), Replica::new(2, doc(1, ""))];
+        let mut rs = vec![Replica::new1(1, doc(1, "")), Replica::new1(2, doc(1, ""))];
         let members = vec![(1, 1), (2, 1)];
         let first = vec![
             (
@@ -579,7 +676,7 @@ mod tests {
     #[test]
     fn a_big_cib_travels_in_chunks() {
         let big = format!(" pad=\"{}\"", "x".repeat(CHUNK * 2 + 10));
-        let mut rs = [Replica::new(1, doc(9, &big)), Replica::new(2, doc(1, ""))];
+        let mut rs = [Replica::new1(1, doc(9, &big)), Replica::new1(2, doc(1, ""))];
         let members = vec![(1, 1), (2, 1)];
         let mut sent = 0;
         let first = vec![

@@ -15,6 +15,7 @@
 //! this costs no copy) as `backups/cib-ADMIN.EPOCH.UPDATES.xml`, with its
 //! digest; only the newest [`BACKUPS`] are kept.
 
+use std::collections::BTreeSet;
 use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -33,6 +34,10 @@ const SIG: &str = "cib.xml.sig";
 const FILE_TMP: &str = "cib.xml.tmp";
 const SIG_TMP: &str = "cib.xml.sig.tmp";
 const BACKUP_DIR: &str = "backups";
+/// Beside the CIB: which nodes saw every change made since the last sync
+/// round (see `replica`), for the version it names.
+const WITNESSES: &str = "cib.xml.witnesses";
+const WITNESSES_TMP: &str = "cib.xml.witnesses.tmp";
 
 /// Why the stored CIB cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -99,6 +104,9 @@ pub struct Opened {
     /// Things worth a log line (a finished interrupted write, a file
     /// without a digest).
     pub notes: Vec<String>,
+    /// The nodes present at every change of the stored CIB since its last
+    /// sync round (`None`: no such change, or not known).
+    pub witnesses: Option<BTreeSet<u32>>,
 }
 
 impl Store {
@@ -128,6 +136,7 @@ impl Store {
                     },
                     cib: None,
                     notes,
+                    witnesses: None,
                 });
             }
             Err(e) => return Err(io_err(&file)(e)),
@@ -198,6 +207,7 @@ impl Store {
             });
         }
         let version = version_of(&doc);
+        let witnesses = read_witnesses(&dir.join(WITNESSES), version);
         Ok(Opened {
             store: Store {
                 dir: dir.to_path_buf(),
@@ -205,6 +215,7 @@ impl Store {
             },
             cib: Some(doc),
             notes,
+            witnesses,
         })
     }
 
@@ -215,11 +226,31 @@ impl Store {
 
     /// Replaces the stored CIB with `xml` (of version `version`), keeping
     /// the previous one as a backup. Returns once the new file and its
-    /// digest are durable.
-    pub fn write(&mut self, xml: &str, version: CibVersion) -> Result<(), StoreError> {
+    /// digest are durable. `witnesses` goes beside it (not synced: losing
+    /// it only loses a warning).
+    pub fn write(
+        &mut self,
+        xml: &str,
+        version: CibVersion,
+        witnesses: Option<&BTreeSet<u32>>,
+    ) -> Result<(), StoreError> {
         let file = self.dir.join(FILE);
         let sig = self.dir.join(SIG);
         let new = digest(xml.as_bytes());
+        let w = self.dir.join(WITNESSES);
+        let w_tmp = self.dir.join(WITNESSES_TMP);
+        let text = match witnesses {
+            Some(set) => format!(
+                "{}.{}.{} {}\n",
+                version.admin_epoch,
+                version.epoch,
+                version.num_updates,
+                set.iter().map(u32::to_string).collect::<Vec<_>>().join(" ")
+            ),
+            None => String::new(),
+        };
+        fs::write(&w_tmp, text).map_err(io_err(&w_tmp))?;
+        fs::rename(&w_tmp, &w).map_err(io_err(&w))?;
         if self.current.as_ref().is_some_and(|c| c.0 == new) {
             return Ok(());
         }
@@ -301,6 +332,21 @@ pub fn version_of(doc: &Document) -> CibVersion {
     }
 }
 
+/// The witnesses file, if it is about `version`.
+fn read_witnesses(path: &Path, version: CibVersion) -> Option<BTreeSet<u32>> {
+    let text = fs::read_to_string(path).ok()?;
+    let mut words = text.split_whitespace();
+    let v = words.next()?;
+    let want = format!(
+        "{}.{}.{}",
+        version.admin_epoch, version.epoch, version.num_updates
+    );
+    if v != want {
+        return None;
+    }
+    words.map(|w| w.parse().ok()).collect()
+}
+
 fn parse_backup_name(name: &str) -> Option<CibVersion> {
     let v = name.strip_prefix("cib-")?.strip_suffix(".xml")?;
     let mut parts = v.split('.').map(|p| p.parse::<u64>().ok());
@@ -362,7 +408,7 @@ mod tests {
         assert!(opened.cib.is_none());
         let mut store = opened.store;
         for e in 1..=(BACKUPS as u64 + 5) {
-            store.write(&cib(e), v(e)).unwrap();
+            store.write(&cib(e), v(e), None).unwrap();
         }
         let backups = store.backups();
         assert_eq!(backups.len(), BACKUPS);
@@ -384,10 +430,24 @@ mod tests {
     }
 
     #[test]
+    fn witnesses_are_kept_for_their_version_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(dir.path(), false).unwrap().store;
+        let w: BTreeSet<u32> = [1, 3].into();
+        store.write(&cib(2), v(2), Some(&w)).unwrap();
+        assert_eq!(Store::open(dir.path(), false).unwrap().witnesses, Some(w));
+        store.write(&cib(3), v(3), None).unwrap();
+        assert_eq!(Store::open(dir.path(), false).unwrap().witnesses, None);
+        // A witnesses file about another version says nothing.
+        fs::write(dir.path().join(WITNESSES), "0.2.0 1 3\n").unwrap();
+        assert_eq!(Store::open(dir.path(), false).unwrap().witnesses, None);
+    }
+
+    #[test]
     fn a_changed_file_is_refused_and_left_alone() {
         let dir = tempfile::tempdir().unwrap();
         let mut store = Store::open(dir.path(), false).unwrap().store;
-        store.write(&cib(3), v(3)).unwrap();
+        store.write(&cib(3), v(3), None).unwrap();
         let file = dir.path().join(FILE);
         let tampered = cib(3).replace("epoch=\"3\"", "epoch=\"9\"");
         fs::write(&file, &tampered).unwrap();
@@ -407,7 +467,7 @@ mod tests {
     fn an_interrupted_write_is_finished_or_forgotten() {
         let dir = tempfile::tempdir().unwrap();
         let mut store = Store::open(dir.path(), false).unwrap().store;
-        store.write(&cib(1), v(1)).unwrap();
+        store.write(&cib(1), v(1), None).unwrap();
         // Crash after the document's rename, before the digest's.
         let new = cib(2);
         fs::write(dir.path().join(FILE), &new).unwrap();

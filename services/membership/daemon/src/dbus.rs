@@ -114,6 +114,28 @@ pub struct Clients {
 }
 
 impl Clients {
+    /// Client ids of this run start above `base`. Give each run of the
+    /// daemon another base (see [`Clients::for_this_run`]): a restarted
+    /// daemon's clients must not reuse the ids of the previous run's, or
+    /// peers could not tell that the old clients left and new ones joined.
+    pub fn starting_at(base: ClientId) -> Clients {
+        Clients {
+            next: base,
+            ..Clients::default()
+        }
+    }
+
+    /// Ids above this run's start time in milliseconds, shifted left by 20
+    /// bits: later runs get higher ids, and a run may have a million
+    /// clients before it reaches the next millisecond's range.
+    pub fn for_this_run() -> Clients {
+        let ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis());
+        let ms = u64::try_from(ms).unwrap_or(0) & ((1 << 44) - 1);
+        Clients::starting_at(ms << 20)
+    }
+
     pub fn id_for(&mut self, name: &str) -> ClientId {
         if let Some(id) = self.by_name.get(name) {
             return *id;

@@ -76,7 +76,7 @@ fn main() -> ExitCode {
 fn shared(commands: mpsc::UnboundedSender<dbus::Command>) -> dbus::Shared {
     dbus::Shared {
         snapshot: Arc::new(Mutex::new(dbus::Snapshot::default())),
-        clients: Arc::new(Mutex::new(dbus::Clients::default())),
+        clients: Arc::new(Mutex::new(dbus::Clients::for_this_run())),
         commands,
     }
 }

@@ -7,26 +7,22 @@
 
 use std::fmt::Write as _;
 use std::fs;
-use std::io::{BufRead, BufReader, Read};
-use std::net::{Ipv4Addr, UdpSocket};
-use std::os::unix::fs::OpenOptionsExt;
+use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdout, Command, ExitStatus, Output, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
 
 use zbus::proxy::CacheProperties;
+
+pub use vigil_testkit::{
+    Bus, WAIT, dbus_daemon_available, eventually, free_port, random_key, run_with_deadline,
+    steadily, tail, write_key,
+};
 
 /// The daemon's well-known bus name.
 pub const NAME: &str = "org.vigil.membership1";
 /// The daemon's object path.
 pub const PATH: &str = "/org/vigil/membership1";
-
-/// How long to wait for anything the cluster should do by itself. Generous:
-/// tests run in parallel on small machines; speed is measured elsewhere.
-pub const WAIT: Duration = Duration::from_secs(15);
-/// How often to look again while waiting.
-pub const POLL: Duration = Duration::from_millis(50);
 
 /// The daemon binary under test.
 pub const DAEMON: &str = env!("CARGO_BIN_EXE_vigil-membershipd");
@@ -85,180 +81,6 @@ pub trait Group {
         joined: Vec<(u32, u64)>,
         left: Vec<(u32, u64)>,
     ) -> zbus::Result<()>;
-}
-
-/// Whether `dbus-daemon` can be run; when not, prints why the calling test
-/// is skipped (or fails when `VIGIL_REQUIRE_ALL` is set, as in CI).
-pub fn dbus_daemon_available(test: &str) -> bool {
-    let available = dbus_daemon_runs(test);
-    assert!(
-        available || std::env::var_os("VIGIL_REQUIRE_ALL").is_none(),
-        "{test}: dbus-daemon is required (VIGIL_REQUIRE_ALL is set)"
-    );
-    available
-}
-
-fn dbus_daemon_runs(test: &str) -> bool {
-    match Command::new("dbus-daemon")
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-    {
-        Ok(s) if s.success() => true,
-        Ok(s) => {
-            eprintln!("SKIPPED {test}: `dbus-daemon --version` failed ({s}); install dbus-daemon");
-            false
-        }
-        Err(e) => {
-            eprintln!("SKIPPED {test}: cannot run dbus-daemon ({e}); install dbus-daemon");
-            false
-        }
-    }
-}
-
-/// Polls `probe` every [`POLL`] until it gives a value, and panics after
-/// [`WAIT`] with `what` and the last thing the probe saw.
-pub async fn eventually<T>(what: &str, mut probe: impl AsyncFnMut() -> Result<T, String>) -> T {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        match probe().await {
-            Ok(v) => return v,
-            Err(last) => {
-                assert!(
-                    Instant::now() < deadline,
-                    "timed out after {WAIT:?} waiting for {what}; last seen: {last}"
-                );
-            }
-        }
-        tokio::time::sleep(POLL).await;
-    }
-}
-
-/// Polls `probe` every [`POLL`] for `period` and panics the first time it
-/// fails.
-pub async fn steadily(
-    what: &str,
-    period: Duration,
-    mut probe: impl AsyncFnMut() -> Result<(), String>,
-) {
-    let end = Instant::now() + period;
-    let mut checks = 0u32;
-    while Instant::now() < end {
-        if let Err(e) = probe().await {
-            panic!("{what} stopped holding after {checks} check(s): {e}");
-        }
-        checks += 1;
-        tokio::time::sleep(POLL).await;
-    }
-    assert!(checks > 0, "{what} was never checked");
-}
-
-/// 32 random bytes, as `vigil cluster keygen` makes.
-pub fn random_key() -> [u8; 32] {
-    let mut key = [0u8; 32];
-    fs::File::open("/dev/urandom")
-        .and_then(|mut f| f.read_exact(&mut key))
-        .expect("read /dev/urandom");
-    key
-}
-
-/// Writes a key file with mode 0400, as the daemon demands.
-pub fn write_key(path: &Path, key: &[u8]) {
-    let _ = fs::remove_file(path);
-    let mut f = fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o400)
-        .open(path)
-        .unwrap_or_else(|e| panic!("create key file {}: {e}", path.display()));
-    std::io::Write::write_all(&mut f, key).expect("write key file");
-}
-
-/// A private `dbus-daemon`, killed on drop.
-#[derive(Debug)]
-pub struct Bus {
-    child: Child,
-    _stdout: ChildStdout,
-    address: String,
-}
-
-impl Bus {
-    /// Starts a session-type bus listening in `dir`.
-    pub fn start(dir: &Path) -> Bus {
-        fs::create_dir_all(dir).expect("create bus directory");
-        let mut child = Command::new("dbus-daemon")
-            .arg("--session")
-            .arg("--nofork")
-            .arg("--print-address")
-            .arg(format!("--address=unix:dir={}", dir.display()))
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start dbus-daemon");
-        let stdout = child.stdout.take().expect("dbus-daemon stdout");
-        let mut reader = BufReader::new(stdout);
-        let mut line = String::new();
-        let read = reader.read_line(&mut line);
-        let address = line.trim().to_string();
-        if read.is_err() || address.is_empty() {
-            let _ = child.kill();
-            let status = child.wait();
-            panic!("dbus-daemon printed no address ({read:?}, {status:?})");
-        }
-        Bus {
-            child,
-            _stdout: reader.into_inner(),
-            address,
-        }
-    }
-
-    /// The address clients connect to.
-    pub fn address(&self) -> &str {
-        &self.address
-    }
-}
-
-impl Drop for Bus {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Runs `cmd` to its end, killing it if it takes longer than [`WAIT`].
-pub fn run_with_deadline(mut cmd: Command) -> Output {
-    let child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start the command");
-    let pid = child.id();
-    let (tx, rx) = std::sync::mpsc::channel();
-    let waiter = std::thread::spawn(move || {
-        let out = child.wait_with_output();
-        let _ = tx.send(());
-        out
-    });
-    if rx.recv_timeout(WAIT).is_err() {
-        // Still running: end it, then collect what it wrote.
-        let pid = nix::unistd::Pid::from_raw(i32::try_from(pid).expect("pid"));
-        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
-        let out = waiter
-            .join()
-            .expect("waiter thread")
-            .expect("wait for the command");
-        panic!(
-            "the command did not end within {WAIT:?}; stderr:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    waiter
-        .join()
-        .expect("waiter thread")
-        .expect("wait for the command")
 }
 
 /// One node: its bus, its key file, its log, and its daemon when running.
@@ -552,33 +374,4 @@ impl Drop for Cluster {
         }
         // The buses stop as the nodes drop.
     }
-}
-
-/// The last `lines` lines of a file, or why it cannot be read.
-pub fn tail(path: &Path, lines: usize) -> String {
-    match fs::read_to_string(path) {
-        Ok(text) => {
-            let all: Vec<&str> = text.lines().collect();
-            all[all.len().saturating_sub(lines)..].join("\n")
-        }
-        Err(e) => format!("<cannot read {}: {e}>", path.display()),
-    }
-}
-
-/// A UDP port free on every one of `ips` right now.
-fn free_port(ips: &[Ipv4Addr]) -> u16 {
-    for _ in 0..50 {
-        let Ok(first) = UdpSocket::bind((ips[0], 0)) else {
-            continue;
-        };
-        let port = first.local_addr().expect("local address").port();
-        let others: Result<Vec<UdpSocket>, _> = ips[1..]
-            .iter()
-            .map(|ip| UdpSocket::bind((*ip, port)))
-            .collect();
-        if others.is_ok() {
-            return port;
-        }
-    }
-    panic!("no UDP port free on all of {ips:?}");
 }

@@ -1,0 +1,309 @@
+//! `org.vigil.cib1` on the bus: the CIB, its version, and the cibadmin
+//! operations.
+//!
+//! Reads (`Query`, the properties, `Diff`) are answered from this node's
+//! replica at once. Changes travel through the membership group to every
+//! replica and are answered, with the new version, once this node applied
+//! them (and, for configuration changes, wrote them to disk); a refused
+//! change is refused on every node with the same reason and changes
+//! nothing.
+//!
+//! Who may call what: the bus policy admits root and group `haclient`;
+//! changes are for root (other callers are refused until polkit checks
+//! come with the packaging).
+
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::{mpsc, oneshot};
+use zbus::message::Header;
+use zbus::object_server::SignalEmitter;
+use zbus::{fdo, interface};
+
+use crate::request::{Change, MAX_XML};
+
+/// The object path.
+pub const PATH: &str = "/org/vigil/cib1";
+/// The well-known bus name.
+pub const NAME: &str = "org.vigil.cib1";
+
+/// A version as the bus carries it: (admin_epoch, epoch, num_updates).
+pub type Version = (u64, u64, u64);
+
+/// What the bus shows; updated by the loop.
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    pub version: Version,
+    pub synced: bool,
+    pub node: String,
+}
+
+/// A request from the bus to the loop.
+#[derive(Debug)]
+pub enum Command {
+    /// A change, for every replica.
+    Change {
+        change: Change,
+        client: String,
+        user: String,
+        reply: oneshot::Sender<Result<Version, String>>,
+    },
+    /// A read of this replica.
+    Query {
+        xpath: String,
+        section: String,
+        reply: oneshot::Sender<Result<String, String>>,
+    },
+}
+
+/// State shared by the interface and the loop.
+#[derive(Debug, Clone)]
+pub struct Shared {
+    pub snapshot: Arc<Mutex<Snapshot>>,
+    pub commands: mpsc::UnboundedSender<Command>,
+}
+
+impl Shared {
+    fn snap(&self) -> Snapshot {
+        self.snapshot.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+}
+
+/// `org.vigil.cib1.Manager`.
+#[derive(Debug)]
+pub struct Manager {
+    pub shared: Shared,
+}
+
+impl Manager {
+    /// Refuses a change from a caller that is not root.
+    async fn check_writer(
+        &self,
+        header: &Header<'_>,
+        bus: &zbus::Connection,
+    ) -> fdo::Result<(String, String)> {
+        let sender = header
+            .sender()
+            .map(|s| s.to_string())
+            .ok_or_else(|| fdo::Error::AccessDenied("the call has no sender".into()))?;
+        let dbus = fdo::DBusProxy::new(bus)
+            .await
+            .map_err(|e| fdo::Error::Failed(format!("cannot ask the bus who calls: {e}")))?;
+        let name = zbus::names::BusName::try_from(sender.as_str())
+            .map_err(|e| fdo::Error::Failed(e.to_string()))?;
+        let uid = dbus
+            .get_connection_unix_user(name)
+            .await
+            .map_err(|e| fdo::Error::Failed(format!("cannot ask the bus who calls: {e}")))?;
+        if uid != 0 {
+            return Err(fdo::Error::AccessDenied(format!(
+                "changing the CIB needs root (the caller is uid {uid})"
+            )));
+        }
+        Ok((sender, "root".into()))
+    }
+
+    async fn change(
+        &self,
+        change: Change,
+        header: &Header<'_>,
+        bus: &zbus::Connection,
+    ) -> fdo::Result<Version> {
+        if change.xml_len() > MAX_XML {
+            return Err(fdo::Error::InvalidArgs(format!(
+                "the XML of this {} is {} bytes, over the limit of {MAX_XML} bytes",
+                change.name(),
+                change.xml_len()
+            )));
+        }
+        let (client, user) = self.check_writer(header, bus).await?;
+        let (tx, rx) = oneshot::channel();
+        self.shared
+            .commands
+            .send(Command::Change {
+                change,
+                client,
+                user,
+                reply: tx,
+            })
+            .map_err(|_| fdo::Error::Failed("the CIB daemon is stopping".into()))?;
+        match rx.await {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(e)) => Err(fdo::Error::Failed(e)),
+            Err(_) => Err(fdo::Error::Failed("the CIB daemon is stopping".into())),
+        }
+    }
+}
+
+#[interface(name = "org.vigil.cib1.Manager")]
+impl Manager {
+    /// The CIB's version: (admin_epoch, epoch, num_updates).
+    #[zbus(property)]
+    fn version(&self) -> Version {
+        self.shared.snap().version
+    }
+
+    /// Whether this node's replica is in step with the cluster. Until it
+    /// is, reads show this node's own copy and changes wait.
+    #[zbus(property)]
+    fn synced(&self) -> bool {
+        self.shared.snap().synced
+    }
+
+    /// Reads the whole CIB (`xpath` and `section` empty), a section
+    /// (`configuration`, `nodes`, `resources`, `constraints`, `crm_config`,
+    /// `rsc_defaults`, `op_defaults`, `status`, `acls`,
+    /// `fencing-topology`, `tags`, `alerts`), or what `xpath` selects.
+    async fn query(&self, xpath: String, section: String) -> fdo::Result<String> {
+        let (tx, rx) = oneshot::channel();
+        self.shared
+            .commands
+            .send(Command::Query {
+                xpath,
+                section,
+                reply: tx,
+            })
+            .map_err(|_| fdo::Error::Failed("the CIB daemon is stopping".into()))?;
+        match rx.await {
+            Ok(Ok(xml)) => Ok(xml),
+            Ok(Err(e)) => Err(fdo::Error::Failed(e)),
+            Err(_) => Err(fdo::Error::Failed("the CIB daemon is stopping".into())),
+        }
+    }
+
+    /// Adds `xml` to `section` (cibadmin --create). Returns the new version.
+    async fn create(
+        &self,
+        section: String,
+        xml: String,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(connection)] bus: &zbus::Connection,
+    ) -> fdo::Result<Version> {
+        self.change(Change::Create { section, xml }, &header, bus)
+            .await
+    }
+
+    /// Merges `xml` into the element of `section` with the same tag and id
+    /// (cibadmin --modify); with `create_if_missing`, adds it when there
+    /// is none.
+    async fn modify(
+        &self,
+        section: String,
+        xml: String,
+        create_if_missing: bool,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(connection)] bus: &zbus::Connection,
+    ) -> fdo::Result<Version> {
+        self.change(
+            Change::Modify {
+                section,
+                xml,
+                create_if_missing,
+            },
+            &header,
+            bus,
+        )
+        .await
+    }
+
+    /// Replaces what `xpath` selects, or `section`, or (both empty) the
+    /// whole CIB with `xml` (cibadmin --replace).
+    async fn replace(
+        &self,
+        section: String,
+        xpath: String,
+        xml: String,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(connection)] bus: &zbus::Connection,
+    ) -> fdo::Result<Version> {
+        self.change(
+            Change::Replace {
+                section,
+                xpath,
+                xml,
+            },
+            &header,
+            bus,
+        )
+        .await
+    }
+
+    /// Deletes the element of `section` that matches `xml` (cibadmin
+    /// --delete).
+    async fn delete(
+        &self,
+        section: String,
+        xml: String,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(connection)] bus: &zbus::Connection,
+    ) -> fdo::Result<Version> {
+        self.change(Change::Delete { section, xml }, &header, bus)
+            .await
+    }
+
+    /// Deletes what `xpath` selects: the first match, or with `all` every
+    /// match (cibadmin --delete --xpath [--delete-all]).
+    async fn delete_xpath(
+        &self,
+        xpath: String,
+        all: bool,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(connection)] bus: &zbus::Connection,
+    ) -> fdo::Result<Version> {
+        self.change(Change::DeleteXpath { xpath, all }, &header, bus)
+            .await
+    }
+
+    /// Applies a v2 patchset (cibadmin --patch); its source version must
+    /// be the CIB's.
+    async fn apply_patch(
+        &self,
+        patch: String,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(connection)] bus: &zbus::Connection,
+    ) -> fdo::Result<Version> {
+        self.change(Change::Patch { xml: patch }, &header, bus)
+            .await
+    }
+
+    /// Empties the configuration and the status (cibadmin --erase).
+    async fn erase(
+        &self,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(connection)] bus: &zbus::Connection,
+    ) -> fdo::Result<Version> {
+        self.change(Change::Erase, &header, bus).await
+    }
+
+    /// Increments the epoch (cibadmin --bump).
+    async fn bump(
+        &self,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(connection)] bus: &zbus::Connection,
+    ) -> fdo::Result<Version> {
+        self.change(Change::Bump, &header, bus).await
+    }
+
+    /// Moves the CIB to the newest schema (cibadmin --upgrade).
+    async fn upgrade(
+        &self,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(connection)] bus: &zbus::Connection,
+    ) -> fdo::Result<Version> {
+        self.change(Change::Upgrade, &header, bus).await
+    }
+
+    /// The v2 patchset that turns CIB `old` into CIB `new` (crm_diff);
+    /// changes nothing.
+    fn diff(&self, old: String, new: String) -> fdo::Result<String> {
+        crate::engine::diff(&old, &new).map_err(fdo::Error::InvalidArgs)
+    }
+
+    /// The CIB changed: the new version and the v2 patchset from the
+    /// previous one.
+    #[zbus(signal)]
+    pub async fn changed(
+        emitter: &SignalEmitter<'_>,
+        version: Version,
+        patch: &str,
+    ) -> zbus::Result<()>;
+}
