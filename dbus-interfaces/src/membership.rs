@@ -208,6 +208,40 @@ impl GroupChannel {
     }
 }
 
+impl GroupChannel {
+    /// Sends `payloads` in order, in as few calls as flow control allows,
+    /// waiting out congestion for at most `patience` in all. On an error,
+    /// some of the first payloads may have been sent.
+    pub async fn send_all(&self, payloads: &[&[u8]], patience: Duration) -> Result<(), SendError> {
+        let deadline = tokio::time::Instant::now() + patience;
+        let mut pause = Duration::from_millis(1);
+        let mut rest: Vec<&Bytes> = payloads.iter().map(|p| Bytes::new(p)).collect();
+        while !rest.is_empty() {
+            match self.proxy.send_batch(&self.group, &rest).await {
+                Ok(n) => {
+                    let n = (n as usize).min(rest.len());
+                    rest.drain(..n);
+                    if n > 0 {
+                        pause = Duration::from_millis(1);
+                        continue;
+                    }
+                }
+                Err(e) if !e.to_string().contains("congested") => {
+                    return Err(SendError::Other(e.to_string()));
+                }
+                Err(_) => {}
+            }
+            // Congested: wait, then send the rest.
+            if tokio::time::Instant::now() + pause >= deadline {
+                return Err(SendError::Congested);
+            }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(Duration::from_millis(50));
+        }
+        Ok(())
+    }
+}
+
 /// The events of one group signal (a `Delivered` signal may carry many
 /// messages).
 fn parse(msg: &zbus::Message, group: &str) -> Vec<GroupEvent> {

@@ -136,8 +136,10 @@ impl Manager {
 
 #[interface(name = "org.vigil.cib1.Manager")]
 impl Manager {
-    /// The CIB's version: (admin_epoch, epoch, num_updates).
-    #[zbus(property)]
+    /// The CIB's version: (admin_epoch, epoch, num_updates). It changes
+    /// with every change, which the `Changed` signal reports (with the
+    /// patch); there is no PropertiesChanged for it.
+    #[zbus(property(emits_changed_signal = "false"))]
     fn version(&self) -> Version {
         self.shared.snap().version
     }

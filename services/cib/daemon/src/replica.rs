@@ -138,7 +138,8 @@ struct Round {
 pub struct Replica {
     node: u32,
     cib: Document,
-    digest: String,
+    /// The digest of `cib`, computed when a sync round needs it.
+    digest: Option<String>,
     members: Vec<Member>,
     /// False until this replica has been through a sync round.
     synced: bool,
@@ -157,17 +158,23 @@ impl Replica {
     /// A replica on `node` starting from `cib` (what this node stored, or
     /// an empty CIB), with the witnesses stored with it.
     pub fn new(node: u32, cib: Document, witnesses: Option<BTreeSet<u32>>) -> Replica {
-        let digest = digest(cib.to_xml().as_bytes());
         Replica {
             node,
             cib,
-            digest,
+            digest: None,
             members: Vec::new(),
             synced: false,
             round: None,
             held: Vec::new(),
             witnesses,
         }
+    }
+
+    /// The digest of the CIB.
+    fn digest(&mut self) -> String {
+        self.digest
+            .get_or_insert_with(|| digest(self.cib.to_xml().as_bytes()))
+            .clone()
     }
 
     /// Sets this node's id (known once the membership daemon answers;
@@ -225,7 +232,7 @@ impl Replica {
             round: members,
             node: self.node,
             version: (v.admin_epoch, v.epoch, v.num_updates),
-            digest: self.digest.clone(),
+            digest: self.digest(),
         })]
     }
 
@@ -272,7 +279,7 @@ impl Replica {
         let result = apply.apply(&mut self.cib, change);
         let mut out = Vec::new();
         if let Ok(patch) = &result {
-            self.digest = digest(self.cib.to_xml().as_bytes());
+            self.digest = None;
             let to = self.version();
             if to != from {
                 out.push(Effect::Changed {
@@ -392,7 +399,7 @@ impl Replica {
                 Some(doc) => {
                     let own = self.version();
                     let new_digest = digest(doc.to_xml().as_bytes());
-                    if new_digest != self.digest {
+                    if new_digest != self.digest() {
                         // A copy that was only behind is no news; one with
                         // changes made without the winner is.
                         if self
@@ -409,7 +416,7 @@ impl Replica {
                         }
                         let patch = apply.diff(&self.cib, &doc);
                         self.cib = doc;
-                        self.digest = new_digest;
+                        self.digest = Some(new_digest);
                         out.push(Effect::Changed {
                             from: own,
                             to: self.version(),

@@ -222,7 +222,6 @@ impl Runtime {
                         s.version = tuple(to);
                     }
                     let _ = dbus::Manager::changed(emitter, tuple(to), &patch).await;
-                    let _ = self.version_changed().await;
                 }
                 Effect::Reply { request, result } => {
                     let Some(reply) = waiting.remove(&request) else {
@@ -285,16 +284,6 @@ impl Runtime {
         }
     }
 
-    async fn version_changed(&self) -> zbus::Result<()> {
-        let iface = self
-            .bus
-            .object_server()
-            .interface::<_, dbus::Manager>(dbus::PATH)
-            .await?;
-        let ctx = iface.signal_emitter();
-        iface.get().await.version_changed(ctx).await
-    }
-
     async fn synced_changed(&self) -> zbus::Result<()> {
         let iface = self
             .bus
@@ -349,20 +338,31 @@ fn tuple(v: CibVersion) -> Version {
 }
 
 /// Sends the loop's messages to the group in order, waiting out flow
-/// control; a change that cannot be sent fails its caller.
+/// control; what queued up meanwhile goes in one call. A change that
+/// cannot be sent fails its caller.
 async fn send_loop(
     group: GroupChannel,
     mut out: mpsc::UnboundedReceiver<Outgoing>,
     failed: mpsc::UnboundedSender<(u64, String)>,
 ) {
-    while let Some(o) = out.recv().await {
-        if let Err(e) = group.send(&o.payload, SEND_PATIENCE).await {
+    while let Some(first) = out.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < 64 {
+            match out.try_recv() {
+                Ok(o) => batch.push(o),
+                Err(_) => break,
+            }
+        }
+        let payloads: Vec<&[u8]> = batch.iter().map(|o| o.payload.as_slice()).collect();
+        if let Err(e) = group.send_all(&payloads, SEND_PATIENCE).await {
             tracing::warn!("cannot send to the membership group {GROUP}: {e}");
-            if let Some(request) = o.request {
-                let _ = failed.send((
-                    request,
-                    format!("the change could not be sent to the cluster: {e}"),
-                ));
+            for o in &batch {
+                if let Some(request) = o.request {
+                    let _ = failed.send((
+                        request,
+                        format!("the change could not be sent to the cluster: {e}"),
+                    ));
+                }
             }
         }
     }

@@ -7,8 +7,7 @@ use std::path::PathBuf;
 use std::process::Command;
 
 fn contract_path() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../dbus-interfaces/org.vigil.cib1.xml")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../dbus-interfaces/org.vigil.cib1.xml")
 }
 
 #[test]
