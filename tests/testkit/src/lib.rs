@@ -355,6 +355,14 @@ impl Nodes {
     /// Writes the configuration and keys of an `n`-node cluster and starts
     /// every node's bus.
     pub fn new(octet: u8, n: u32) -> Nodes {
+        Nodes::with_config(octet, n, "")
+    }
+
+    /// As [`Nodes::new`], with `extra` added to the configuration after
+    /// the `[cluster]` table (say `"[timings]\ntoken = \"5s\"\n"` for
+    /// tests about something else than failure detection, which must not
+    /// see a false view change on a loaded machine).
+    pub fn with_config(octet: u8, n: u32, extra: &str) -> Nodes {
         let dir = tempfile::Builder::new()
             .prefix("vigil-cluster-")
             .tempdir()
@@ -363,7 +371,7 @@ impl Nodes {
             .map(|i| Ipv4Addr::new(127, 0, octet, u8::try_from(i).expect("node index")))
             .collect();
         let port = free_port(&ips);
-        let mut text = format!("[cluster]\nname = \"t{octet}\"\nport = {port}\n");
+        let mut text = format!("[cluster]\nname = \"t{octet}\"\nport = {port}\n\n{extra}");
         for (i, ip) in (1..=n).zip(&ips) {
             let _ = write!(
                 text,

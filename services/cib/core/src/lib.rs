@@ -5,6 +5,7 @@
 //! ([`model`]) and reports everything wrong with one ([`validate`]): line and
 //! column, element and id, and what to do. Pure: no I/O, no clock.
 
+pub mod acl;
 pub mod model;
 pub mod ops;
 pub mod patchset;

@@ -406,6 +406,10 @@ fn crm_diff_available() -> bool {
         Ok(out) if out.status.success() => true,
         _ => {
             eprintln!("SKIP: crm_diff is not installed (package pacemaker-cli-utils)");
+            assert!(
+                std::env::var_os("VIGIL_REQUIRE_ALL").is_none(),
+                "crm_diff (pacemaker-cli-utils) is required for the cross-check (VIGIL_REQUIRE_ALL is set)"
+            );
             false
         }
     }

@@ -12,7 +12,9 @@
 //!
 //! Replicas that may differ — a node that joins, two partitions that
 //! merge — are made equal by a *sync round*, started by every group change
-//! that adds a member (and restarted by any group change during a round):
+//! (the membership layer reports one to every member, at the same point of
+//! the order, for every join and leave and every view change) and
+//! restarted by any group change during a round:
 //!
 //! 1. Every member sends an [`Message::Offer`]: its version, its digest, and
 //!    the member list of the round.
@@ -60,6 +62,18 @@ pub enum Message {
         version: (u64, u64, u64),
         digest: String,
     },
+    /// A piece of a message too large for one group message (the
+    /// membership layer carries at most 1 MiB): pieces of one sender come
+    /// in order, and the whole is delivered where its last piece is.
+    Part {
+        /// The local request the whole is for (0: none), so that its
+        /// sender can fail it if a part is not delivered.
+        request: u64,
+        index: u32,
+        count: u32,
+        #[serde(with = "serde_bytes")]
+        data: Vec<u8>,
+    },
     /// A piece of the winner's CIB.
     Full {
         round: Vec<Member>,
@@ -70,9 +84,36 @@ pub enum Message {
     },
 }
 
+/// The largest group message this daemon sends; larger ones go in
+/// [`Message::Part`]s.
+pub const PART: usize = 768 * 1024;
+
 impl Message {
     pub fn encode(&self) -> Vec<u8> {
         postcard::to_allocvec(self).unwrap_or_default()
+    }
+
+    /// The group messages that carry `encoded` (one message, or its
+    /// parts, marked with `request`).
+    pub fn frame(encoded: Vec<u8>, request: u64) -> Vec<Vec<u8>> {
+        if encoded.len() <= PART {
+            return vec![encoded];
+        }
+        let pieces: Vec<&[u8]> = encoded.chunks(PART).collect();
+        let count = pieces.len() as u32;
+        pieces
+            .into_iter()
+            .enumerate()
+            .map(|(i, data)| {
+                Message::Part {
+                    request,
+                    index: i as u32,
+                    count,
+                    data: data.to_vec(),
+                }
+                .encode()
+            })
+            .collect()
     }
 
     pub fn decode(bytes: &[u8]) -> Option<Message> {
@@ -145,6 +186,8 @@ pub struct Replica {
     synced: bool,
     round: Option<Round>,
     held: Vec<(u32, u64, Vec<u8>)>,
+    /// Parts of large messages, per sender, until the last arrives.
+    parts: BTreeMap<Member, Vec<Vec<u8>>>,
     /// The nodes known to have every change of this copy: those present
     /// at each change applied here, plus the members of each later sync
     /// round this copy went through unreplaced (None: no change of its
@@ -166,6 +209,7 @@ impl Replica {
             synced: false,
             round: None,
             held: Vec::new(),
+            parts: BTreeMap::new(),
             witnesses,
         }
     }
@@ -217,10 +261,18 @@ impl Replica {
         let mut members = members;
         members.sort_unstable();
         self.members = members.clone();
-        if joined.is_empty() && self.round.is_none() {
+        self.parts.retain(|m, _| members.contains(m));
+        let _ = joined;
+        // A new round at every group change: the membership layer reports
+        // each change (and each view change, even one that leaves the group
+        // as it was) to every member at the same point of the order, but
+        // members that come from different partitions see different
+        // `joined` lists, or none. Where nothing differs, the round ends
+        // with the offers.
+        if members.is_empty() {
+            self.round = None;
             return Vec::new();
         }
-        // A new round: everyone offers.
         self.round = Some(Round {
             members: members.clone(),
             offers: BTreeMap::new(),
@@ -236,12 +288,46 @@ impl Replica {
         })]
     }
 
-    /// A group message was delivered (in the total order).
+    /// A group message from `from` was delivered (in the total order);
+    /// parts are gathered until the whole message is there.
+    pub fn delivered_from(
+        &mut self,
+        from: Member,
+        payload: &[u8],
+        apply: &mut impl Apply,
+    ) -> Vec<Effect> {
+        let Some(Message::Part {
+            index, count, data, ..
+        }) = Message::decode(payload)
+        else {
+            return self.delivered(payload, apply);
+        };
+        let parts = self.parts.entry(from).or_default();
+        if index == 0 {
+            parts.clear();
+        }
+        if parts.len() as u32 != index || index >= count {
+            // A piece of a message whose start this replica did not see
+            // (it joined later): the whole is not for it.
+            parts.clear();
+            return Vec::new();
+        }
+        parts.push(data);
+        if index + 1 < count {
+            return Vec::new();
+        }
+        let whole: Vec<u8> = std::mem::take(parts).concat();
+        self.parts.remove(&from);
+        self.delivered(&whole, apply)
+    }
+
+    /// A whole group message was delivered (in the total order).
     pub fn delivered(&mut self, payload: &[u8], apply: &mut impl Apply) -> Vec<Effect> {
         let Some(msg) = Message::decode(payload) else {
             return Vec::new();
         };
         match msg {
+            Message::Part { .. } => Vec::new(),
             Message::Change {
                 origin,
                 request,
@@ -572,8 +658,10 @@ mod tests {
         ];
         run(&mut rs, first);
         // A partition: each side alone makes a change; node 2's is newer.
-        rs[0].group_changed(vec![(1, 4)], &[], &[(2, 4)]);
-        rs[1].group_changed(vec![(2, 4)], &[], &[(1, 4)]);
+        let alone = rs[0].group_changed(vec![(1, 4)], &[], &[(2, 4)]);
+        run(&mut rs[0..1], vec![(0, alone)]);
+        let alone = rs[1].group_changed(vec![(2, 4)], &[], &[(1, 4)]);
+        run(&mut rs[1..2], vec![(0, alone)]);
         let bytes = change(1, 1, "6").encode();
         assert_eq!(rs[0].delivered(&bytes, &mut SetEpoch).len(), 2);
         let bytes = change(2, 1, "7").encode();
@@ -678,6 +766,49 @@ mod tests {
                 .count(),
             2
         );
+    }
+
+    #[test]
+    fn a_large_change_travels_in_parts() {
+        let mut rs = [Replica::new1(1, doc(1, "")), Replica::new1(2, doc(1, ""))];
+        let members = vec![(1, 1), (2, 1)];
+        let first = vec![
+            (
+                0,
+                rs[0].group_changed(members.clone(), &[(1, 1), (2, 1)], &[]),
+            ),
+            (
+                1,
+                rs[1].group_changed(members.clone(), &[(1, 1), (2, 1)], &[]),
+            ),
+        ];
+        run(&mut rs, first);
+        // A change of 2.5 parts' size whose text is still a number.
+        let text = format!("{}7", "0".repeat(PART * 5 / 2));
+        let framed = Message::frame(change(1, 5, &text).encode(), 5);
+        assert_eq!(framed.len(), 3);
+        let mut replies = Vec::new();
+        for (i, piece) in framed.iter().enumerate() {
+            for r in rs.iter_mut() {
+                let out = r.delivered_from((1, 1), piece, &mut SetEpoch);
+                if i < 2 {
+                    assert!(out.is_empty(), "nothing before the last part");
+                }
+                replies.extend(
+                    out.into_iter()
+                        .filter(|e| matches!(e, Effect::Reply { .. })),
+                );
+            }
+        }
+        assert_eq!(replies.len(), 1);
+        assert_eq!(rs[0].version().epoch, 7);
+        assert_eq!(rs[1].version().epoch, 7);
+        // A replica that missed the first part ignores the rest.
+        let mut late = Replica::new1(3, doc(1, ""));
+        for piece in &framed[1..] {
+            assert!(late.delivered_from((1, 1), piece, &mut SetEpoch).is_empty());
+        }
+        assert_eq!(late.version().epoch, 1);
     }
 
     #[test]

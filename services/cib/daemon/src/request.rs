@@ -4,8 +4,9 @@
 
 use serde::{Deserialize, Serialize};
 
-/// The largest XML document or fragment a request may carry.
-pub const MAX_XML: usize = 64 << 20;
+/// The largest XML document or fragment a request may carry (what
+/// `vigil-cib`'s operations accept).
+pub const MAX_XML: usize = vigil_cib::ops::MAX_XML_BYTES;
 
 /// A change to the CIB (the cibadmin set).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -108,7 +108,9 @@ impl Runtime {
                             }
                             .encode();
                             waiting.insert(next_request, reply);
-                            let _ = out_tx.send(Outgoing { request: Some(next_request), payload });
+                            for piece in Message::frame(payload, next_request) {
+                                let _ = out_tx.send(Outgoing { request: Some(next_request), payload: piece });
+                            }
                         }
                     }
                 }
@@ -129,11 +131,14 @@ impl Runtime {
                                         format!("offer of node {node} at {version:?} for {round:?}")
                                     }
                                     Some(Message::Full { index, count, .. }) => format!("copy {index}/{count}"),
+                                    Some(Message::Part { request, index, count, .. }) => {
+                                        format!("part {index}/{count} of request {request}")
+                                    }
                                     None => "unreadable".into(),
                                 };
                                 tracing::debug!(?from, "delivered: {kind}");
                             }
-                            self.replica.delivered(&payload, &mut self.engine)
+                            self.replica.delivered_from(from, &payload, &mut self.engine)
                         }
                         GroupEvent::Undelivered { payload } => {
                             // The membership changed before this node saw
@@ -142,11 +147,15 @@ impl Runtime {
                             // apply it twice, so the caller decides.
                             // (Offers and CIB copies need no resend: the
                             // group change starts a new sync round.)
-                            if let Some(Message::Change { request, .. }) = Message::decode(&payload)
-                                && let Some(reply) = waiting.remove(&request)
+                            let request = match Message::decode(&payload) {
+                                Some(Message::Change { request, .. } | Message::Part { request, .. }) => request,
+                                _ => 0,
+                            };
+                            if let Some(reply) = waiting.remove(&request)
                             {
                                 let _ = reply.send(Err(
-                                    "the cluster membership changed while this change was being                                      sent; it may or may not have been applied: query the CIB and                                      try again if it is missing"
+                                    "the cluster membership changed while this change was being sent; it may or \
+                                     may not have been applied: query the CIB and try again if it is missing"
                                         .into(),
                                 ));
                             }
@@ -206,10 +215,12 @@ impl Runtime {
         for e in effects {
             match e {
                 Effect::Send(m) => {
-                    let _ = out.send(Outgoing {
-                        request: None,
-                        payload: m.encode(),
-                    });
+                    for piece in Message::frame(m.encode(), 0) {
+                        let _ = out.send(Outgoing {
+                            request: None,
+                            payload: piece,
+                        });
+                    }
                 }
                 Effect::Changed { from, to, patch } => {
                     if to.admin_epoch != from.admin_epoch || to.epoch != from.epoch {

@@ -42,7 +42,8 @@ impl Cluster {
                     cib: None,
                 })
                 .collect(),
-            nodes: Nodes::new(octet, n),
+            // Failure detection is not what these tests are about.
+            nodes: Nodes::with_config(octet, n, "[timings]\ntoken = \"5s\"\n"),
             membershipd,
         }
     }
@@ -286,4 +287,50 @@ async fn a_new_node_receives_the_cib_and_a_partitioned_change_is_reported() {
         log.contains("apart") && log.contains("while apart"),
         "node 3 should report the lost change: {log}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_cib_replicates_and_an_oversized_one_is_refused() {
+    let Some(membershipd) = binaries("a_large_cib_replicates_and_an_oversized_one_is_refused")
+    else {
+        return;
+    };
+    let mut c = Cluster::new(47, 3, membershipd);
+    c.start(&[1, 2, 3]).await;
+    c.converged(&[1, 2, 3]).await;
+    // About 1 MB of resources: more than one membership message carries
+    // (a debug build of the membership daemon is slow with much more).
+    let mut resources = String::from("<resources>");
+    for i in 0..12_000 {
+        resources.push_str(&dummy(&format!("big{i:05}")));
+    }
+    resources.push_str("</resources>");
+    assert!(resources.len() > vigil_cibd::replica::PART);
+    c.cib(2)
+        .await
+        .replace("resources", "", &resources)
+        .await
+        .expect("replace the resources section on node 2");
+    c.converged(&[1, 2, 3]).await;
+    let xml = c
+        .cib(3)
+        .await
+        .query("//primitive[@id='big11999']", "")
+        .await
+        .expect("query node 3");
+    assert!(xml.contains("big11999"), "{xml}");
+    // Beyond the limit: refused before anything is sent, saying so.
+    let before = c.cib(1).await.version().await.expect("version");
+    let huge = format!(
+        "<primitive id=\"huge\" class=\"ocf\" provider=\"pacemaker\" type=\"Dummy\" description=\"{}\"/>",
+        "x".repeat(17 << 20)
+    );
+    let err = c
+        .cib(1)
+        .await
+        .create("resources", &huge)
+        .await
+        .expect_err("an oversized document");
+    assert!(err.to_string().contains("limit"), "{err}");
+    assert_eq!(c.converged(&[1, 2, 3]).await, before);
 }

@@ -191,7 +191,10 @@ pub enum Output {
     Quorum(quorum::QuorumStatus),
     /// A request was refused (for example expected votes out of range).
     Refused { reason: String },
-    /// A group's membership changed (in the total order).
+    /// A group's membership changed (in the total order), or the group
+    /// was re-formed by a view change (then possibly with nothing joined
+    /// or left: every member of the new view reports each group once per
+    /// view change, at the same point of the order).
     GroupChange {
         group: String,
         members: Vec<GroupMember>,

@@ -1521,7 +1521,12 @@ impl Membership {
         for g in names {
             let old = self.groups.get(&g).cloned().unwrap_or_default();
             let new = built.get(&g).cloned().unwrap_or_default();
-            if old == new {
+            // A group re-formed unchanged is reported too (nothing joined
+            // or left): members that came from different old views may see
+            // different changes, or none, and every member must learn at
+            // the same point of the order that the group went through a
+            // view change.
+            if new.is_empty() && old.is_empty() {
                 continue;
             }
             self.out.push(Output::GroupChange {
