@@ -140,11 +140,50 @@ impl Bus {
     /// Starts a session-type bus listening in `dir`.
     pub fn start(dir: &Path) -> Bus {
         fs::create_dir_all(dir).expect("create bus directory");
-        let mut child = Command::new("dbus-daemon")
-            .arg("--session")
-            .arg("--nofork")
-            .arg("--print-address")
-            .arg(format!("--address=unix:dir={}", dir.display()))
+        Bus::spawn(
+            Command::new("dbus-daemon")
+                .arg("--session")
+                .arg("--nofork")
+                .arg("--print-address")
+                .arg(format!("--address=unix:dir={}", dir.display())),
+        )
+    }
+
+    /// Starts a bus in `dir` that admits every user (not only the one
+    /// running it), for tests of callers that are not root. `dir` and its
+    /// parents must let them reach the socket.
+    pub fn start_open(dir: &Path) -> Bus {
+        fs::create_dir_all(dir).expect("create bus directory");
+        let config = dir.join("bus.conf");
+        fs::write(
+            &config,
+            r#"<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <type>session</type>
+  <listen>unix:tmpdir=/tmp</listen>
+  <auth>EXTERNAL</auth>
+  <policy context="default">
+    <allow user="*"/>
+    <allow send_destination="*" eavesdrop="true"/>
+    <allow eavesdrop="true"/>
+    <allow own="*"/>
+  </policy>
+</busconfig>
+"#,
+        )
+        .expect("write the bus configuration");
+        Bus::spawn(
+            Command::new("dbus-daemon")
+                .arg(format!("--config-file={}", config.display()))
+                .arg("--nofork")
+                .arg("--print-address")
+                .arg(format!("--address=unix:dir={}", dir.display())),
+        )
+    }
+
+    fn spawn(cmd: &mut Command) -> Bus {
+        let mut child = cmd
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -363,10 +402,26 @@ impl Nodes {
     /// tests about something else than failure detection, which must not
     /// see a false view change on a loaded machine).
     pub fn with_config(octet: u8, n: u32, extra: &str) -> Nodes {
+        Nodes::build(octet, n, extra, false)
+    }
+
+    /// As [`Nodes::new`], with buses every user may connect to (and a
+    /// scratch directory they may traverse), for tests of callers that are
+    /// not root.
+    pub fn with_open_buses(octet: u8, n: u32, extra: &str) -> Nodes {
+        Nodes::build(octet, n, extra, true)
+    }
+
+    fn build(octet: u8, n: u32, extra: &str, open: bool) -> Nodes {
+        use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::Builder::new()
             .prefix("vigil-cluster-")
             .tempdir()
             .expect("temporary directory");
+        if open {
+            fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755))
+                .expect("open the scratch directory");
+        }
         let ips: Vec<Ipv4Addr> = (1..=n)
             .map(|i| Ipv4Addr::new(127, 0, octet, u8::try_from(i).expect("node index")))
             .collect();
@@ -384,7 +439,12 @@ impl Nodes {
         let mut buses = Vec::new();
         for i in 1..=n {
             write_key(&dir.path().join(format!("n{i}.key")), &key);
-            buses.push(Bus::start(&dir.path().join(format!("bus{i}"))));
+            let bus_dir = dir.path().join(format!("bus{i}"));
+            buses.push(if open {
+                Bus::start_open(&bus_dir)
+            } else {
+                Bus::start(&bus_dir)
+            });
         }
         Nodes {
             config,

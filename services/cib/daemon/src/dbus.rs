@@ -8,9 +8,12 @@
 //! change is refused on every node with the same reason and changes
 //! nothing.
 //!
-//! Who may call what: the bus policy admits root and group `haclient`;
-//! changes are for root (other callers are refused until polkit checks
-//! come with the packaging).
+//! Who may call what: the bus policy admits root and group `haclient`.
+//! Reads show what the CIB's ACLs let the caller see (everything for root
+//! and `hacluster`). A change from root is applied; from anyone else it
+//! needs polkit's `org.vigil.cib1.modify` (asked on the bus the daemon
+//! serves; refused when polkit does not answer), and then the CIB's ACLs
+//! decide, on every replica alike, whether the caller may make it.
 
 use std::sync::{Arc, Mutex};
 
@@ -45,12 +48,15 @@ pub enum Command {
         change: Change,
         client: String,
         user: String,
+        groups: Vec<String>,
         reply: oneshot::Sender<Result<Version, String>>,
     },
-    /// A read of this replica.
+    /// A read of this replica, as `user` may see it.
     Query {
         xpath: String,
         section: String,
+        user: String,
+        groups: Vec<String>,
         reply: oneshot::Sender<Result<String, String>>,
     },
 }
@@ -74,32 +80,68 @@ pub struct Manager {
     pub shared: Shared,
 }
 
+/// Who calls: bus name, uid, user name and groups.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub name: String,
+    pub uid: u32,
+    pub user: String,
+    pub groups: Vec<String>,
+}
+
+/// The polkit action that allows changing the CIB.
+pub const MODIFY_ACTION: &str = "org.vigil.cib1.modify";
+
 impl Manager {
-    /// Refuses a change from a caller that is not root.
-    async fn check_writer(
-        &self,
-        header: &Header<'_>,
-        bus: &zbus::Connection,
-    ) -> fdo::Result<(String, String)> {
-        let sender = header
-            .sender()
-            .map(|s| s.to_string())
-            .ok_or_else(|| fdo::Error::AccessDenied("the call has no sender".into()))?;
+    /// The caller, from the bus (on a peer-to-peer connection there is no
+    /// bus to ask: root, as only root can open one to this daemon).
+    async fn caller(&self, header: &Header<'_>, bus: &zbus::Connection) -> fdo::Result<Caller> {
+        let name = header.sender().map(|s| s.to_string()).unwrap_or_default();
+        if !bus.is_bus() {
+            return Ok(Caller {
+                name,
+                uid: 0,
+                user: "root".into(),
+                groups: Vec::new(),
+            });
+        }
         let dbus = fdo::DBusProxy::new(bus)
             .await
             .map_err(|e| fdo::Error::Failed(format!("cannot ask the bus who calls: {e}")))?;
-        let name = zbus::names::BusName::try_from(sender.as_str())
+        let bus_name = zbus::names::BusName::try_from(name.as_str())
             .map_err(|e| fdo::Error::Failed(e.to_string()))?;
         let uid = dbus
-            .get_connection_unix_user(name)
+            .get_connection_unix_user(bus_name)
             .await
             .map_err(|e| fdo::Error::Failed(format!("cannot ask the bus who calls: {e}")))?;
-        if uid != 0 {
-            return Err(fdo::Error::AccessDenied(format!(
-                "changing the CIB needs root (the caller is uid {uid})"
-            )));
+        let (user, groups) = user_and_groups(uid);
+        Ok(Caller {
+            name,
+            uid,
+            user,
+            groups,
+        })
+    }
+
+    /// The caller of a change, if it may ask for one: root, or a user
+    /// polkit allows.
+    async fn writer(&self, header: &Header<'_>, bus: &zbus::Connection) -> fdo::Result<Caller> {
+        let caller = self.caller(header, bus).await?;
+        if caller.uid == 0 {
+            return Ok(caller);
         }
-        Ok((sender, "root".into()))
+        match polkit_allows(bus, &caller.name).await {
+            Ok(true) => Ok(caller),
+            Ok(false) => Err(fdo::Error::AccessDenied(format!(
+                "user '{}' (uid {}) is not allowed to change the CIB (polkit action {MODIFY_ACTION})",
+                caller.user, caller.uid
+            ))),
+            Err(e) => Err(fdo::Error::AccessDenied(format!(
+                "changing the CIB as user '{}' (uid {}) needs polkit's permission \
+                 ({MODIFY_ACTION}), and polkit did not answer: {e}",
+                caller.user, caller.uid
+            ))),
+        }
     }
 
     async fn change(
@@ -115,23 +157,69 @@ impl Manager {
                 change.xml_len()
             )));
         }
-        let (client, user) = self.check_writer(header, bus).await?;
+        let caller = self.writer(header, bus).await?;
         let (tx, rx) = oneshot::channel();
         self.shared
             .commands
             .send(Command::Change {
                 change,
-                client,
-                user,
+                client: caller.name,
+                user: caller.user,
+                groups: caller.groups,
                 reply: tx,
             })
             .map_err(|_| fdo::Error::Failed("the CIB daemon is stopping".into()))?;
         match rx.await {
             Ok(Ok(v)) => Ok(v),
+            Ok(Err(e)) if e.starts_with("permission denied") => Err(fdo::Error::AccessDenied(e)),
             Ok(Err(e)) => Err(fdo::Error::Failed(e)),
             Err(_) => Err(fdo::Error::Failed("the CIB daemon is stopping".into())),
         }
     }
+}
+
+/// A uid's user name and the names of its groups (the uid as text when
+/// the system does not know it).
+fn user_and_groups(uid: u32) -> (String, Vec<String>) {
+    use nix::unistd::{Gid, Group, Uid, User};
+    let Ok(Some(user)) = User::from_uid(Uid::from_raw(uid)) else {
+        return (uid.to_string(), Vec::new());
+    };
+    let mut groups = Vec::new();
+    let cname = std::ffi::CString::new(user.name.clone()).unwrap_or_default();
+    let gids: Vec<Gid> =
+        nix::unistd::getgrouplist(&cname, user.gid).unwrap_or_else(|_| vec![user.gid]);
+    for gid in gids {
+        if let Ok(Some(g)) = Group::from_gid(gid) {
+            groups.push(g.name);
+        }
+    }
+    (user.name, groups)
+}
+
+/// Asks polkit (on `bus`) whether the bus client `name` may change the
+/// CIB, letting it ask the user to authenticate.
+async fn polkit_allows(bus: &zbus::Connection, name: &str) -> zbus::Result<bool> {
+    use std::collections::HashMap;
+    use zbus::Variant;
+    let subject: (&str, HashMap<&str, Variant<'_>>) = (
+        "system-bus-name",
+        HashMap::from([("name", Variant::from(name))]),
+    );
+    let details: HashMap<&str, &str> = HashMap::new();
+    const ALLOW_USER_INTERACTION: u32 = 1;
+    let reply = bus
+        .call_method(
+            Some("org.freedesktop.PolicyKit1"),
+            "/org/freedesktop/PolicyKit1/Authority",
+            Some("org.freedesktop.PolicyKit1.Authority"),
+            "CheckAuthorization",
+            &(subject, MODIFY_ACTION, details, ALLOW_USER_INTERACTION, ""),
+        )
+        .await?;
+    let (authorized, _challenge, _details): (bool, bool, HashMap<String, String>) =
+        reply.body().deserialize()?;
+    Ok(authorized)
 }
 
 #[interface(name = "org.vigil.cib1.Manager")]
@@ -155,18 +243,28 @@ impl Manager {
     /// (`configuration`, `nodes`, `resources`, `constraints`, `crm_config`,
     /// `rsc_defaults`, `op_defaults`, `status`, `acls`,
     /// `fencing-topology`, `tags`, `alerts`), or what `xpath` selects.
-    async fn query(&self, xpath: String, section: String) -> fdo::Result<String> {
+    async fn query(
+        &self,
+        xpath: String,
+        section: String,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(connection)] bus: &zbus::Connection,
+    ) -> fdo::Result<String> {
+        let caller = self.caller(&header, bus).await?;
         let (tx, rx) = oneshot::channel();
         self.shared
             .commands
             .send(Command::Query {
                 xpath,
                 section,
+                user: caller.user,
+                groups: caller.groups,
                 reply: tx,
             })
             .map_err(|_| fdo::Error::Failed("the CIB daemon is stopping".into()))?;
         match rx.await {
             Ok(Ok(xml)) => Ok(xml),
+            Ok(Err(e)) if e.starts_with("permission denied") => Err(fdo::Error::AccessDenied(e)),
             Ok(Err(e)) => Err(fdo::Error::Failed(e)),
             Err(_) => Err(fdo::Error::Failed("the CIB daemon is stopping".into())),
         }

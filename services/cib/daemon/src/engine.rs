@@ -3,13 +3,14 @@
 //! replica runs exactly this on the same input, so all reach the same CIB
 //! (or the same refusal).
 
+use vigil_cib::acl::Acls;
 use vigil_cib::model::CibVersion;
 use vigil_cib::ops::{self, Context, Op, Section};
 use vigil_cib::patchset::{self, Patchset};
 use vigil_cib::xml::{Document, Element};
 
 use crate::replica::Apply;
-use crate::request::{Change, Request};
+use crate::request::{Change, Origin, Request};
 
 /// The CIB of a new cluster.
 pub const EMPTY_CIB: &str = "<cib admin_epoch=\"0\" epoch=\"0\" num_updates=\"0\" validate-with=\"pacemaker-3.10\" crm_feature_set=\"3.20.0\"><configuration><crm_config/><nodes/><resources/><constraints/></configuration><status/></cib>";
@@ -30,9 +31,17 @@ fn opt(s: &str) -> Option<String> {
 }
 
 impl Engine {
-    /// A read: the whole CIB, a section, or what `xpath` selects (each
-    /// match, one after the other).
-    pub fn query(&self, cib: &Document, xpath: &str, section_name: &str) -> Result<String, String> {
+    /// A read by `user` (in `groups`): the whole CIB, a section, or what
+    /// `xpath` selects (each match, one after the other), of what the
+    /// CIB's ACLs let the user see.
+    pub fn query(
+        &self,
+        cib: &Document,
+        xpath: &str,
+        section_name: &str,
+        user: &str,
+        groups: &[String],
+    ) -> Result<String, String> {
         let op = Op::Query {
             xpath: opt(xpath),
             section: section(section_name)?,
@@ -40,6 +49,17 @@ impl Engine {
         // A query changes nothing; it runs on a copy only because `apply`
         // takes the CIB mutably.
         let mut scratch = cib.clone();
+        let acls = Acls::from_cib(&cib.root);
+        if acls.required(user) {
+            match acls.filter_read(&cib.root, user, groups) {
+                Some(visible) => scratch.root = visible,
+                None => {
+                    return Err(format!(
+                        "permission denied: the CIB's ACLs let user '{user}' read nothing"
+                    ));
+                }
+            }
+        }
         let outcome =
             ops::apply(&mut scratch, &op, &Context::default()).map_err(|e| e.to_string())?;
         let mut out = String::new();
@@ -91,11 +111,15 @@ impl Engine {
             Change::Erase => Op::Erase,
             Change::Bump => Op::Bump,
             Change::Upgrade => Op::Upgrade,
-            Change::Patch { xml } => return apply_patch(cib, xml, &ctx),
+            Change::Patch { xml } => {
+                return with_acls(cib, &request.origin, |work| apply_patch(work, xml, &ctx));
+            }
         };
-        ops::apply(cib, &op, &ctx)
-            .map(|_| ())
-            .map_err(|e| e.to_string())
+        with_acls(cib, &request.origin, |work| {
+            ops::apply(work, &op, &ctx)
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        })
     }
 }
 
@@ -111,6 +135,27 @@ impl Apply for Engine {
     fn diff(&mut self, old: &Document, new: &Document) -> String {
         patchset::diff(&old.root, &new.root).to_xml()
     }
+}
+
+/// Runs `change` on the CIB, and for a user the CIB's ACLs apply to,
+/// keeps the result only if they allow every part of it (checked against
+/// the ACLs of the CIB before the change, so that a change cannot grant
+/// itself rights).
+fn with_acls(
+    cib: &mut Document,
+    origin: &Origin,
+    change: impl FnOnce(&mut Document) -> Result<(), String>,
+) -> Result<(), String> {
+    let acls = Acls::from_cib(&cib.root);
+    if !acls.required(&origin.user) {
+        return change(cib);
+    }
+    let mut work = cib.clone();
+    change(&mut work)?;
+    acls.check_write(&cib.root, &work.root, &origin.user, &origin.groups)
+        .map_err(|e| format!("permission denied: {e}"))?;
+    *cib = work;
+    Ok(())
 }
 
 /// Applies a v2 patchset as cibadmin --patch does: its source version must
@@ -221,7 +266,6 @@ fn ctime(secs: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::request::Origin;
 
     fn request(change: Change) -> Vec<u8> {
         Request {
@@ -230,6 +274,7 @@ mod tests {
                 node: "n1".into(),
                 client: "test".into(),
                 user: "root".into(),
+                groups: Vec::new(),
                 now: "Sun Nov 22 03:50:54 2026".into(),
             },
         }
@@ -279,8 +324,16 @@ mod tests {
             .unwrap_err();
         assert!(err.contains("nowhere"), "{err}");
         assert_eq!(cib, before);
-        assert!(e.query(&cib, "//primitive", "").unwrap().contains("Dummy"));
-        assert!(e.query(&cib, "", "status").unwrap().contains("status"));
+        assert!(
+            e.query(&cib, "//primitive", "", "root", &[])
+                .unwrap()
+                .contains("Dummy")
+        );
+        assert!(
+            e.query(&cib, "", "status", "root", &[])
+                .unwrap()
+                .contains("status")
+        );
     }
 
     #[test]

@@ -76,8 +76,11 @@ pub struct Origin {
     pub node: String,
     /// The client, for `update-client` (the caller's bus name or process).
     pub client: String,
-    /// The caller's user name (`update-user`).
+    /// The caller's user name (`update-user`); the CIB's ACLs apply to
+    /// it unless it is a superuser (root, hacluster).
     pub user: String,
+    /// The caller's groups (for `acl_group`).
+    pub groups: Vec<String>,
     /// When it was asked, as Pacemaker writes `cib-last-written`.
     pub now: String,
 }

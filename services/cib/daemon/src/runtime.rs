@@ -79,10 +79,16 @@ impl Runtime {
                 cmd = commands.recv() => {
                     let Some(cmd) = cmd else { return Ok(()) };
                     match cmd {
-                        Command::Query { xpath, section, reply } => {
-                            let _ = reply.send(self.engine.query(self.replica.cib(), &xpath, &section));
+                        Command::Query { xpath, section, user, groups, reply } => {
+                            let _ = reply.send(self.engine.query(
+                                self.replica.cib(),
+                                &xpath,
+                                &section,
+                                &user,
+                                &groups,
+                            ));
                         }
-                        Command::Change { change, client, user, reply } => {
+                        Command::Change { change, client, user, groups, reply } => {
                             let Some(out_tx) = &out_tx else {
                                 let _ = reply.send(Err(
                                     "this node has not joined the cluster yet (is vigil-membershipd running?); \
@@ -98,6 +104,7 @@ impl Runtime {
                                     node: self.node_name.clone(),
                                     client,
                                     user,
+                                    groups,
                                     now: crate::engine::now_text(),
                                 },
                             };

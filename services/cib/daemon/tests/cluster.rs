@@ -334,3 +334,192 @@ async fn a_large_cib_replicates_and_an_oversized_one_is_refused() {
     assert!(err.to_string().contains("limit"), "{err}");
     assert_eq!(c.converged(&[1, 2, 3]).await, before);
 }
+
+/// A stand-in for polkit on a test bus: allows `org.vigil.cib1.modify`
+/// when `allow` is set.
+struct FakePolkit {
+    allow: bool,
+}
+
+#[zbus::interface(name = "org.freedesktop.PolicyKit1.Authority")]
+impl FakePolkit {
+    #[allow(clippy::type_complexity)]
+    fn check_authorization(
+        &self,
+        _subject: (
+            String,
+            std::collections::HashMap<String, zbus::OwnedVariant>,
+        ),
+        action_id: String,
+        _details: std::collections::HashMap<String, String>,
+        _flags: u32,
+        _cancellation_id: String,
+    ) -> (bool, bool, std::collections::HashMap<String, String>) {
+        (
+            self.allow && action_id == "org.vigil.cib1.modify",
+            false,
+            Default::default(),
+        )
+    }
+}
+
+/// `dbus-send` as user nobody on `bus`, calling `method` of the CIB with
+/// `args` (dbus-send's `type:value`): (success, output and errors).
+fn as_nobody(bus: &str, method: &str, args: &[&str]) -> (bool, String) {
+    let out = Command::new("setpriv")
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "dbus-send",
+        ])
+        .arg(format!("--bus={bus}"))
+        .args(["--print-reply", "--dest=org.vigil.cib1", "/org/vigil/cib1"])
+        .arg(format!("org.vigil.cib1.Manager.{method}"))
+        .args(args)
+        .output()
+        .expect("run dbus-send as nobody");
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_caller_that_is_not_root_needs_polkit_and_the_acls() {
+    let test = "a_caller_that_is_not_root_needs_polkit_and_the_acls";
+    let Some(membershipd) = binaries(test) else {
+        return;
+    };
+    let nobody_can = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "true"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !nobody_can {
+        assert!(
+            std::env::var_os("VIGIL_REQUIRE_ALL").is_none(),
+            "{test}: needs root and setpriv (VIGIL_REQUIRE_ALL is set)"
+        );
+        eprintln!("SKIPPED {test}: needs root and setpriv to call as another user");
+        return;
+    }
+    let nodes = Nodes::with_open_buses(48, 1, "[timings]\ntoken = \"5s\"\n");
+    let _m = nodes.start_membership(&membershipd, 1).await;
+    let mut cmd = Command::new(CIBD);
+    cmd.arg("--bus")
+        .arg(nodes.bus(1))
+        .arg("--state-dir")
+        .arg(nodes.state(1, "cib"))
+        .arg("--node-name")
+        .arg("n1");
+    let cibd = Daemon::start("vigil-cibd", cmd, &nodes.log(1, "cib"));
+    nodes.wait_for_name(&cibd, 1, "org.vigil.cib1").await;
+    let conn = nodes.connect(1).await;
+    let root = ManagerProxy::builder(&conn)
+        .cache_properties(CacheProperties::No)
+        .build()
+        .await
+        .expect("CIB proxy");
+    eventually("the CIB to be in step", async || {
+        match root.synced().await {
+            Ok(true) => Ok(()),
+            other => Err(format!("{other:?}")),
+        }
+    })
+    .await;
+    // ACLs on: nobody reads everything but the status, and writes only
+    // resource "mine".
+    let config = r#"<configuration>
+  <crm_config><cluster_property_set id="o"><nvpair id="o-acl" name="enable-acl" value="true"/></cluster_property_set></crm_config>
+  <nodes/>
+  <resources>
+    <primitive id="mine" class="ocf" provider="pacemaker" type="Dummy"/>
+    <primitive id="theirs" class="ocf" provider="pacemaker" type="Dummy"/>
+  </resources>
+  <constraints/>
+  <acls>
+    <acl_target id="nobody"><role id="reader"/><role id="mine-writer"/></acl_target>
+    <acl_role id="reader">
+      <acl_permission id="reader-all" kind="read" xpath="/cib"/>
+      <acl_permission id="reader-status" kind="deny" xpath="/cib/status"/>
+    </acl_role>
+    <acl_role id="mine-writer"><acl_permission id="mine-w" kind="write" reference="mine"/></acl_role>
+  </acls>
+</configuration>"#;
+    root.replace("configuration", "", config)
+        .await
+        .expect("root sets up the ACLs");
+    let before = root.version().await.expect("version");
+
+    let bus = nodes.bus(1).to_string();
+    let modify = |id: &str| {
+        format!(
+            "string:<primitive id=\"{id}\" class=\"ocf\" provider=\"pacemaker\" type=\"Dummy\" description=\"changed\"/>"
+        )
+    };
+    // Without polkit's word, nothing.
+    let (ok, out) = as_nobody(
+        &bus,
+        "Modify",
+        &["string:resources", &modify("mine"), "boolean:false"],
+    );
+    assert!(!ok && out.contains("polkit"), "{out}");
+    // Polkit says no.
+    let polkit = zbus::connection::Builder::address(bus.as_str())
+        .name("org.freedesktop.PolicyKit1")
+        .serve_at(
+            "/org/freedesktop/PolicyKit1/Authority",
+            FakePolkit { allow: false },
+        )
+        .build()
+        .await
+        .expect("start the fake polkit");
+    let (ok, out) = as_nobody(
+        &bus,
+        "Modify",
+        &["string:resources", &modify("mine"), "boolean:false"],
+    );
+    assert!(!ok && out.contains("not allowed"), "{out}");
+    drop(polkit);
+    // Polkit says yes: the ACLs decide.
+    let _polkit = zbus::connection::Builder::address(bus.as_str())
+        .name("org.freedesktop.PolicyKit1")
+        .serve_at(
+            "/org/freedesktop/PolicyKit1/Authority",
+            FakePolkit { allow: true },
+        )
+        .build()
+        .await
+        .expect("start the fake polkit");
+    let (ok, out) = as_nobody(
+        &bus,
+        "Modify",
+        &["string:resources", &modify("theirs"), "boolean:false"],
+    );
+    assert!(
+        !ok && out.contains("theirs") && out.contains("permission"),
+        "{out}"
+    );
+    assert_eq!(root.version().await.expect("version"), before);
+    let (ok, out) = as_nobody(
+        &bus,
+        "Modify",
+        &["string:resources", &modify("mine"), "boolean:false"],
+    );
+    assert!(ok, "{out}");
+    let xml = root
+        .query("//primitive[@id='mine']", "")
+        .await
+        .expect("query");
+    assert!(xml.contains("changed"), "{xml}");
+    // Reads are filtered: no status for nobody.
+    let (ok, out) = as_nobody(&bus, "Query", &["string:", "string:"]);
+    assert!(
+        ok && out.contains("theirs") && !out.contains("<status"),
+        "{out}"
+    );
+}
