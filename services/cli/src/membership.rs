@@ -6,50 +6,7 @@ use std::fmt::Write as _;
 
 use anyhow::Context;
 
-const NAME: &str = "org.vigil.membership1";
-
-#[zbus::proxy(
-    interface = "org.vigil.membership1.Manager",
-    default_service = "org.vigil.membership1",
-    default_path = "/org/vigil/membership1"
-)]
-trait Manager {
-    #[zbus(property)]
-    fn cluster_name(&self) -> zbus::Result<String>;
-    #[zbus(property)]
-    fn local_node_id(&self) -> zbus::Result<u32>;
-    #[zbus(property)]
-    fn ring_id(&self) -> zbus::Result<(u64, u32)>;
-    #[zbus(property)]
-    fn members(&self) -> zbus::Result<Vec<u32>>;
-    #[zbus(property)]
-    fn nodes(&self) -> zbus::Result<Vec<(u32, String, String, bool)>>;
-    #[zbus(property)]
-    fn datagrams_accepted(&self) -> zbus::Result<u64>;
-    #[zbus(property)]
-    fn datagrams_dropped(&self) -> zbus::Result<BTreeMap<String, u64>>;
-}
-
-#[zbus::proxy(
-    interface = "org.vigil.membership1.Quorum",
-    default_service = "org.vigil.membership1",
-    default_path = "/org/vigil/membership1"
-)]
-trait Quorum {
-    #[zbus(property)]
-    fn quorate(&self) -> zbus::Result<bool>;
-    #[zbus(property)]
-    fn expected_votes(&self) -> zbus::Result<u32>;
-    #[zbus(property)]
-    fn total_votes(&self) -> zbus::Result<u32>;
-    #[zbus(property)]
-    fn quorum(&self) -> zbus::Result<u32>;
-    #[zbus(property)]
-    fn flags(&self) -> zbus::Result<String>;
-    #[zbus(property)]
-    fn node_votes(&self) -> zbus::Result<Vec<(u32, u32)>>;
-    fn set_expected_votes(&self, votes: u32) -> zbus::Result<()>;
-}
+use vigil_dbus::membership::{ManagerProxy, NAME, QuorumProxy};
 
 /// What to ask.
 #[derive(Debug, Clone, Copy)]

@@ -522,3 +522,40 @@ impl Nodes {
         .await;
     }
 }
+
+/// Checks that the D-Bus interfaces `daemon --bus-introspect` prints are
+/// the reviewed contract at `contract` (a file under `dbus-interfaces/`);
+/// with `VIGIL_CONTRACT_UPDATE` set, rewrites the contract from the daemon
+/// instead (then review the diff).
+pub fn check_contract(daemon: &str, contract: &Path) {
+    let out = Command::new(daemon)
+        .arg("--bus-introspect")
+        .output()
+        .unwrap_or_else(|e| panic!("run {daemon} --bus-introspect: {e}"));
+    assert!(
+        out.status.success(),
+        "--bus-introspect failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let live = String::from_utf8(out.stdout).expect("UTF-8 introspection");
+    if std::env::var_os("VIGIL_CONTRACT_UPDATE").is_some() {
+        fs::write(contract, &live).expect("write the contract");
+        return;
+    }
+    let reviewed = fs::read_to_string(contract).expect("read the contract");
+    if live != reviewed {
+        let first = live
+            .lines()
+            .zip(reviewed.lines())
+            .position(|(a, b)| a != b)
+            .unwrap_or_else(|| live.lines().count().min(reviewed.lines().count()));
+        panic!(
+            "the served interfaces differ from {} from line {}:\n  served:   {:?}\n  contract: {:?}\n\
+             Update the contract deliberately with VIGIL_CONTRACT_UPDATE=1 and review the diff.",
+            contract.display(),
+            first + 1,
+            live.lines().nth(first).unwrap_or("<end>"),
+            reviewed.lines().nth(first).unwrap_or("<end>"),
+        );
+    }
+}

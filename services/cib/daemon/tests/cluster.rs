@@ -363,6 +363,19 @@ impl FakePolkit {
     }
 }
 
+/// Serves a [`FakePolkit`] on `bus` until the connection is dropped.
+async fn fake_polkit(bus: &str, allow: bool) -> zbus::Connection {
+    zbus::connection::Builder::address(bus)
+        .name("org.freedesktop.PolicyKit1")
+        .serve_at(
+            "/org/freedesktop/PolicyKit1/Authority",
+            FakePolkit { allow },
+        )
+        .build()
+        .await
+        .expect("start the fake polkit")
+}
+
 /// `dbus-send` as user nobody on `bus`, calling `method` of the CIB with
 /// `args` (dbus-send's `type:value`): (success, output and errors).
 fn as_nobody(bus: &str, method: &str, args: &[&str]) -> (bool, String) {
@@ -469,15 +482,7 @@ async fn a_caller_that_is_not_root_needs_polkit_and_the_acls() {
     );
     assert!(!ok && out.contains("polkit"), "{out}");
     // Polkit says no.
-    let polkit = zbus::connection::Builder::address(bus.as_str())
-        .name("org.freedesktop.PolicyKit1")
-        .serve_at(
-            "/org/freedesktop/PolicyKit1/Authority",
-            FakePolkit { allow: false },
-        )
-        .build()
-        .await
-        .expect("start the fake polkit");
+    let polkit = fake_polkit(&bus, false).await;
     let (ok, out) = as_nobody(
         &bus,
         "Modify",
@@ -486,15 +491,7 @@ async fn a_caller_that_is_not_root_needs_polkit_and_the_acls() {
     assert!(!ok && out.contains("not allowed"), "{out}");
     drop(polkit);
     // Polkit says yes: the ACLs decide.
-    let _polkit = zbus::connection::Builder::address(bus.as_str())
-        .name("org.freedesktop.PolicyKit1")
-        .serve_at(
-            "/org/freedesktop/PolicyKit1/Authority",
-            FakePolkit { allow: true },
-        )
-        .build()
-        .await
-        .expect("start the fake polkit");
+    let _polkit = fake_polkit(&bus, true).await;
     let (ok, out) = as_nobody(
         &bus,
         "Modify",

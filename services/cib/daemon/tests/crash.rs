@@ -132,3 +132,43 @@ async fn no_acknowledged_change_is_lost_when_the_daemon_is_killed() {
         "too few changes were acknowledged ({total}) for the test to mean anything"
     );
 }
+
+#[test]
+fn a_damaged_cib_file_is_refused_with_the_way_out_and_left_alone() {
+    let dir = tempfile::tempdir().expect("a scratch directory");
+    let state = dir.path().join("cib");
+    std::fs::create_dir_all(&state).expect("the state directory");
+    // A stored CIB and its digest, as the daemon writes them ...
+    let mut store = vigil_cibd::store::Store::open(&state, false)
+        .expect("open the store")
+        .store;
+    let text = "<cib admin_epoch=\"0\" epoch=\"4\" num_updates=\"0\"><configuration><crm_config/><nodes/><resources/><constraints/></configuration><status/></cib>";
+    let v = vigil_cib::model::CibVersion {
+        admin_epoch: 0,
+        epoch: 4,
+        num_updates: 0,
+    };
+    store.write(text, v, None).expect("write the CIB");
+    // ... then changed behind its back.
+    let file = state.join("cib.xml");
+    let damaged = text.replace("epoch=\"4\"", "epoch=\"40\"");
+    std::fs::write(&file, &damaged).expect("damage the file");
+    let mut cmd = Command::new(CIBD);
+    cmd.arg("--state-dir")
+        .arg(&state)
+        .arg("--bus")
+        .arg("unix:path=/nonexistent/bus")
+        .env("VIGIL_LOG_STDERR", "1");
+    let out = vigil_testkit::run_with_deadline(cmd);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "the daemon started anyway: {err}");
+    assert!(
+        err.contains(&file.display().to_string()) && err.contains("--accept-digest"),
+        "the error should name the file and the way out: {err}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&file).expect("the file"),
+        damaged,
+        "nothing is overwritten"
+    );
+}
