@@ -25,6 +25,7 @@ pub trait Manager {
     fn delete(&self, section: &str, xml: &str) -> zbus::Result<Version>;
     fn delete_xpath(&self, xpath: &str, all: bool) -> zbus::Result<Version>;
     fn apply_patch(&self, patch: &str) -> zbus::Result<Version>;
+    fn batch(&self, changes: &[(&str, &str, &str, bool)]) -> zbus::Result<Version>;
     fn erase(&self) -> zbus::Result<Version>;
     fn bump(&self) -> zbus::Result<Version>;
     fn upgrade(&self) -> zbus::Result<Version>;

@@ -285,6 +285,10 @@ pub enum Op {
     Erase,
     /// Raises `epoch` by one.
     Bump,
+    /// Several changes applied as one, in order, all or none, with one
+    /// version step (the status hot path: many operation results in one
+    /// update). Queries and other batches are refused inside.
+    Batch { ops: Vec<Op> },
     /// Moves the CIB to [`NEWEST_SCHEMA`].
     Upgrade,
 }
@@ -615,6 +619,19 @@ fn perform(work: &mut Element, op: &Op, notes: &mut Vec<String>) -> Result<bool,
         Op::Bump => {
             let v = version(work);
             work.set_attr("epoch", v.epoch.saturating_add(1).to_string());
+        }
+        Op::Batch { ops } => {
+            let mut forced = false;
+            for (i, op) in ops.iter().enumerate() {
+                if matches!(op, Op::Query { .. } | Op::Batch { .. }) {
+                    return Err(OpError::BadRequest(format!(
+                        "change {} of the batch is a query or a batch; a batch holds changes only",
+                        i + 1
+                    )));
+                }
+                forced |= perform(work, op, notes)?;
+            }
+            return Ok(forced);
         }
         Op::Upgrade => {
             if upgrade(work, notes)? {

@@ -1541,3 +1541,62 @@ fn corpus_cibs_answer_queries_bump_and_upgrade() {
         failures.join("\n")
     );
 }
+
+#[test]
+fn a_batch_applies_all_or_nothing_with_one_version_step() {
+    let mut cib = Document::parse(
+        "<cib admin_epoch=\"0\" epoch=\"3\" num_updates=\"7\"><configuration><crm_config/><nodes/><resources/><constraints/></configuration><status/></cib>",
+    )
+    .unwrap();
+    let state = |id: &str, v: &str| Op::Modify {
+        section: Some(Section::Status),
+        xml: format!("<node_state id=\"{id}\" uname=\"n{id}\" in_ccm=\"{v}\"/>"),
+        create_if_missing: true,
+    };
+    let out = apply(
+        &mut cib,
+        &Op::Batch {
+            ops: vec![state("1", "true"), state("2", "true"), state("1", "false")],
+        },
+        &Context::default(),
+    )
+    .unwrap();
+    assert_eq!(out.change, Change::Status);
+    assert_eq!(out.version.to_string(), "0.3.8");
+    let xml = cib.root.to_xml();
+    assert!(
+        xml.contains("id=\"1\" uname=\"n1\" in_ccm=\"false\""),
+        "{xml}"
+    );
+    assert!(xml.contains("id=\"2\""), "{xml}");
+    // One bad change refuses the whole batch.
+    let before = cib.clone();
+    let err = apply(
+        &mut cib,
+        &Op::Batch {
+            ops: vec![
+                state("3", "true"),
+                Op::Create {
+                    section: Section::Status,
+                    xml: "<node_state id=\"1\" uname=\"n1\"/>".into(),
+                },
+            ],
+        },
+        &Context::default(),
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("already exists"), "{err}");
+    assert_eq!(cib, before);
+    let err = apply(
+        &mut cib,
+        &Op::Batch {
+            ops: vec![Op::Query {
+                xpath: None,
+                section: None,
+            }],
+        },
+        &Context::default(),
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("batch"), "{err}");
+}

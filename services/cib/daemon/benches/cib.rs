@@ -15,7 +15,10 @@
 //! - configuration: `Modify` of a cluster option (bumps `epoch`; each
 //!   replica writes it to disk, fsync included, before the origin answers);
 //! - status: `Modify` of a node's transient attribute in the status
-//!   section (bumps `num_updates`; not written to disk, as in Pacemaker).
+//!   section (bumps `num_updates`; not written to disk, as in Pacemaker);
+//! - status in batches: ten such changes in one `Batch` call (one
+//!   replicated change, one version step), as the controller records many
+//!   operation results at once; counted as ten changes.
 //!
 //! Sequential (one change at a time, for latency) and concurrent (several
 //! calls in flight per node, for throughput). Without `--bench` (as `cargo
@@ -84,7 +87,7 @@ async fn run(full: bool, seconds: u64, in_flight: usize) -> anyhow::Result<()> {
     println!(
         "3 nodes on loopback, each vigil-membershipd + vigil-cibd on a private bus; latency: call -> Changed signal on all 3 replicas"
     );
-    for kind in [Kind::Config, Kind::Status] {
+    for kind in [Kind::Config, Kind::Status, Kind::StatusBatch] {
         let n = if full { 500 } else { 20 };
         let lat = sequential(&b, kind, n).await?;
         report(
@@ -94,7 +97,12 @@ async fn run(full: bool, seconds: u64, in_flight: usize) -> anyhow::Result<()> {
             full,
         );
         let (lat, elapsed) = concurrent(&b, kind, seconds, in_flight).await?;
-        let rate = lat.len() as f64 / elapsed.as_secs_f64();
+        let per_call = if let Kind::StatusBatch = kind {
+            BATCH
+        } else {
+            1
+        };
+        let rate = (lat.len() as u64 * per_call) as f64 / elapsed.as_secs_f64();
         report(
             &format!(
                 "{}, {in_flight} in flight per node for {seconds} s",
@@ -112,13 +120,19 @@ async fn run(full: bool, seconds: u64, in_flight: usize) -> anyhow::Result<()> {
 enum Kind {
     Config,
     Status,
+    /// Status changes, `BATCH` to a call (`Batch`).
+    StatusBatch,
 }
+
+/// Status changes in one `Batch` call.
+const BATCH: u64 = 10;
 
 impl Kind {
     fn label(self) -> &'static str {
         match self {
             Kind::Config => "configuration changes (written to disk)",
             Kind::Status => "status changes",
+            Kind::StatusBatch => "status changes, 10 to a Batch call",
         }
     }
 
@@ -131,7 +145,7 @@ impl Kind {
                     "<cluster_property_set id=\"bench\"><nvpair id=\"bench-n{node}\" name=\"bench-n{node}\" value=\"{i}\"/></cluster_property_set>"
                 ),
             ),
-            Kind::Status => (
+            Kind::Status | Kind::StatusBatch => (
                 "status",
                 format!(
                     "<node_state id=\"{node}\" uname=\"n{node}\"><transient_attributes id=\"{node}\"><instance_attributes id=\"status-{node}\"><nvpair id=\"status-{node}-bench\" name=\"bench\" value=\"{i}\"/></instance_attributes></transient_attributes></node_state>"
@@ -203,14 +217,30 @@ async fn start(membershipd: &std::path::Path) -> anyhow::Result<Bench> {
     })
 }
 
-/// Makes change `i` on node `node`; returns the latency to all replicas.
+/// Makes change `i` (or a batch of them) on node `node`; returns the
+/// latency to all replicas.
 async fn one(b: &Bench, kind: Kind, node: usize, i: u64) -> anyhow::Result<Duration> {
-    let (section, xml) = kind.change(node + 1, i);
     let t0 = Instant::now();
-    let v = b.proxies[node]
-        .modify(section, &xml, true)
-        .await
-        .map_err(|e| anyhow::anyhow!("modify on node {}: {e}", node + 1))?;
+    let v = if let Kind::StatusBatch = kind {
+        // Ten nodes' states in one call.
+        let changes: Vec<(&str, String)> = (0..BATCH)
+            .map(|k| kind.change(10 + k as usize, i))
+            .collect();
+        let list: Vec<(&str, &str, &str, bool)> = changes
+            .iter()
+            .map(|(section, xml)| ("modify", *section, xml.as_str(), true))
+            .collect();
+        b.proxies[node]
+            .batch(&list)
+            .await
+            .map_err(|e| anyhow::anyhow!("batch on node {}: {e}", node + 1))?
+    } else {
+        let (section, xml) = kind.change(node + 1, i);
+        b.proxies[node]
+            .modify(section, &xml, true)
+            .await
+            .map_err(|e| anyhow::anyhow!("modify on node {}: {e}", node + 1))?
+    };
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         if let Some(times) = b.seen.lock().unwrap().get(&v)

@@ -365,6 +365,52 @@ impl Manager {
             .await
     }
 
+    /// Several changes as one, in this order, all or none, with one
+    /// version step: the hot path for status updates (many operation
+    /// results at once). Each change is (operation, section, xml, flag):
+    /// `create`; `modify` (flag: create it if missing); `replace`;
+    /// `delete`; or `delete-xpath` (xml is the XPath; flag: every match).
+    async fn batch(
+        &self,
+        changes: Vec<(String, String, String, bool)>,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(connection)] bus: &zbus::Connection,
+    ) -> fdo::Result<Version> {
+        if changes.is_empty() {
+            return Err(fdo::Error::InvalidArgs("the batch is empty".into()));
+        }
+        let mut list = Vec::with_capacity(changes.len());
+        for (i, (op, section, xml, flag)) in changes.into_iter().enumerate() {
+            list.push(match op.as_str() {
+                "create" => Change::Create { section, xml },
+                "modify" => Change::Modify {
+                    section,
+                    xml,
+                    create_if_missing: flag,
+                },
+                "replace" => Change::Replace {
+                    section,
+                    xpath: String::new(),
+                    xml,
+                },
+                "delete" => Change::Delete { section, xml },
+                "delete-xpath" => Change::DeleteXpath {
+                    xpath: xml,
+                    all: flag,
+                },
+                other => {
+                    return Err(fdo::Error::InvalidArgs(format!(
+                        "change {} of the batch: unknown operation '{other}'; use create, modify, \
+                         replace, delete or delete-xpath",
+                        i + 1
+                    )));
+                }
+            });
+        }
+        self.change(Change::Batch { changes: list }, &header, bus)
+            .await
+    }
+
     /// Empties the configuration and the status (cibadmin --erase).
     async fn erase(
         &self,

@@ -77,50 +77,63 @@ impl Engine {
             client: opt(&request.origin.client),
             user: opt(&request.origin.user),
         };
-        let op = match &request.change {
-            Change::Create { section: s, xml } => Op::Create {
-                section: section(s)?.ok_or("create needs a section (for example resources)")?,
-                xml: xml.clone(),
-            },
-            Change::Modify {
-                section: s,
-                xml,
-                create_if_missing,
-            } => Op::Modify {
-                section: section(s)?,
-                xml: xml.clone(),
-                create_if_missing: *create_if_missing,
-            },
-            Change::Replace {
-                section: s,
-                xpath,
-                xml,
-            } => Op::Replace {
-                section: section(s)?,
-                xpath: opt(xpath),
-                xml: xml.clone(),
-            },
-            Change::Delete { section: s, xml } => Op::Delete {
-                section: section(s)?,
-                xml: xml.clone(),
-            },
-            Change::DeleteXpath { xpath, all } => Op::DeleteXpath {
-                xpath: xpath.clone(),
-                all_matches: *all,
-            },
-            Change::Erase => Op::Erase,
-            Change::Bump => Op::Bump,
-            Change::Upgrade => Op::Upgrade,
-            Change::Patch { xml } => {
-                return with_acls(cib, &request.origin, |work| apply_patch(work, xml, &ctx));
-            }
-        };
+        if let Change::Patch { xml } = &request.change {
+            return with_acls(cib, &request.origin, |work| apply_patch(work, xml, &ctx));
+        }
+        let op = to_op(&request.change)?;
         with_acls(cib, &request.origin, |work| {
             ops::apply(work, &op, &ctx)
                 .map(|_| ())
                 .map_err(|e| e.to_string())
         })
     }
+}
+
+/// The operation a change asks for (patches are applied otherwise).
+fn to_op(change: &Change) -> Result<Op, String> {
+    Ok(match change {
+        Change::Create { section: s, xml } => Op::Create {
+            section: section(s)?.ok_or("create needs a section (for example resources)")?,
+            xml: xml.clone(),
+        },
+        Change::Modify {
+            section: s,
+            xml,
+            create_if_missing,
+        } => Op::Modify {
+            section: section(s)?,
+            xml: xml.clone(),
+            create_if_missing: *create_if_missing,
+        },
+        Change::Replace {
+            section: s,
+            xpath,
+            xml,
+        } => Op::Replace {
+            section: section(s)?,
+            xpath: opt(xpath),
+            xml: xml.clone(),
+        },
+        Change::Delete { section: s, xml } => Op::Delete {
+            section: section(s)?,
+            xml: xml.clone(),
+        },
+        Change::DeleteXpath { xpath, all } => Op::DeleteXpath {
+            xpath: xpath.clone(),
+            all_matches: *all,
+        },
+        Change::Erase => Op::Erase,
+        Change::Bump => Op::Bump,
+        Change::Upgrade => Op::Upgrade,
+        Change::Patch { .. } => return Err("a patch cannot be part of a batch".into()),
+        Change::Batch { changes } => Op::Batch {
+            ops: changes
+                .iter()
+                .enumerate()
+                .map(|(i, c)| to_op(c).map_err(|e| format!("change {} of the batch: {e}", i + 1)))
+                .collect::<Result<_, _>>()?,
+        },
+    })
 }
 
 impl Apply for Engine {

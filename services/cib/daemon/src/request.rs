@@ -38,6 +38,9 @@ pub enum Change {
     Bump,
     /// Moves the CIB to the newest schema.
     Upgrade,
+    /// Several of the above (no patches, no batches) as one change: all or
+    /// none, one version step.
+    Batch { changes: Vec<Change> },
 }
 
 impl Change {
@@ -53,6 +56,7 @@ impl Change {
             Change::Erase => "erase",
             Change::Bump => "bump",
             Change::Upgrade => "upgrade",
+            Change::Batch { .. } => "batch",
         }
     }
 
@@ -64,6 +68,7 @@ impl Change {
             | Change::Replace { xml, .. }
             | Change::Delete { xml, .. }
             | Change::Patch { xml } => xml.len(),
+            Change::Batch { changes } => changes.iter().map(Change::xml_len).sum(),
             _ => 0,
         }
     }

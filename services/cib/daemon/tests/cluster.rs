@@ -200,6 +200,26 @@ async fn writes_on_any_node_show_up_on_every_node() {
         .expect("query on node 1");
     assert!(xml.contains("Dummy"), "{xml}");
 
+    // Status updates in a batch: one version step, everywhere.
+    let state =
+        |id: u32, v: &str| format!("<node_state id=\"{id}\" uname=\"n{id}\" crmd=\"{v}\"/>");
+    let (s1, s2, s3) = (state(1, "online"), state(2, "online"), state(3, "offline"));
+    let v3 = c
+        .cib(1)
+        .await
+        .batch(&[
+            ("modify", "status", &s1, true),
+            ("modify", "status", &s2, true),
+            ("modify", "status", &s3, true),
+        ])
+        .await
+        .expect("a status batch on node 1");
+    assert_eq!((v3.1, v3.2), (v2.1, v2.2 + 1), "one num_updates step");
+    assert_eq!(c.converged(&[1, 2, 3]).await, v3);
+    let status = c.cib(2).await.query("", "status").await.expect("status");
+    assert_eq!(status.matches("<node_state").count(), 3, "{status}");
+    let v2 = v3;
+
     // A refused change is refused with its reason and changes nothing.
     let err = c
         .cib(1)
