@@ -7,9 +7,8 @@
 //! is missing the daemon tests skip with a message, unless
 //! `VIGIL_REQUIRE_ALL` is set (CI sets it), when they fail.
 
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::PathBuf;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 fn vigil() -> Command {
@@ -64,47 +63,6 @@ fn keygen_writes_a_private_key_once() {
     assert_ne!(std::fs::read(&key).unwrap(), first);
 }
 
-/// Processes killed when the test ends, however it ends.
-struct Procs(Vec<Child>);
-
-impl Drop for Procs {
-    fn drop(&mut self) {
-        for c in &mut self.0 {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
-fn skip_or_fail(why: &str) {
-    if std::env::var_os("VIGIL_REQUIRE_ALL").is_some() {
-        panic!("{why}");
-    }
-    eprintln!("SKIPPED: {why}");
-}
-
-fn daemon_binary() -> Option<PathBuf> {
-    let dir = Path::new(env!("CARGO_BIN_EXE_vigil")).parent()?;
-    let path = dir.join("vigil-membershipd");
-    path.exists().then_some(path)
-}
-
-/// Starts a private bus, returning its address.
-fn start_bus(procs: &mut Procs) -> Option<String> {
-    let mut child = Command::new("dbus-daemon")
-        .args(["--session", "--print-address", "--nofork"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .ok()?;
-    let stdout = child.stdout.take()?;
-    procs.0.push(child);
-    let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line).ok()?;
-    let addr = line.trim().to_string();
-    (!addr.is_empty()).then_some(addr)
-}
-
 /// Runs `vigil args...` on `bus` until its output contains `want`.
 fn wait_for(bus: &str, args: &[&str], want: &str) -> String {
     let deadline = Instant::now() + Duration::from_secs(15);
@@ -123,73 +81,49 @@ fn wait_for(bus: &str, args: &[&str], want: &str) -> String {
     }
 }
 
-#[test]
-fn status_commands_show_the_view_and_quorum() {
-    let Some(daemon) = daemon_binary() else {
-        skip_or_fail("vigil-membershipd is not built (cargo build -p vigil-membershipd)");
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_commands_show_the_view_and_quorum() {
+    let test = "status_commands_show_the_view_and_quorum";
+    if !vigil_testkit::dbus_daemon_available(test) {
+        return;
+    }
+    let Some(daemon) =
+        vigil_testkit::sibling_binary(test, env!("CARGO_BIN_EXE_vigil"), "vigil-membershipd")
+    else {
         return;
     };
-    let mut procs = Procs(Vec::new());
-    let Some(bus1) = start_bus(&mut procs) else {
-        skip_or_fail("dbus-daemon is not installed (apt install dbus)");
-        return;
-    };
-    let bus2 = start_bus(&mut procs).expect("a second bus");
+    let nodes = vigil_testkit::Nodes::new(49, 2);
+    let (bus1, bus2) = (nodes.bus(1).to_string(), nodes.bus(2).to_string());
 
     // Before any daemon runs, the status command says so.
     let (ok, _, err) = run(vigil().args(["membership", "status", "--bus", &bus1]));
     assert!(!ok);
     assert!(err.contains("vigil-membershipd is not running"), "{err}");
 
-    let dir = scratch("status");
-    let key = dir.join("authkey");
-    let (ok, _, err) = run(vigil().args(["cluster", "keygen", "--key"]).arg(&key));
-    assert!(ok, "{err}");
-    let config = dir.join("cluster.toml");
-    std::fs::write(
-        &config,
-        "[cluster]\nname = \"cli\"\nport = 35405\n\n\
-         [[node]]\nid = 1\nname = \"alpha\"\naddresses = [\"127.0.0.41\"]\n\n\
-         [[node]]\nid = 2\nname = \"beta\"\naddresses = [\"127.0.0.42\"]\n",
-    )
-    .unwrap();
-    for (id, bus) in [(1, &bus1), (2, &bus2)] {
-        let child = Command::new(&daemon)
-            .arg("--config")
-            .arg(&config)
-            .arg("--key")
-            .arg(&key)
-            .args(["--node", &id.to_string(), "--bus", bus])
-            .arg("--state-dir")
-            .arg(dir.join(format!("state{id}")))
-            .env("VIGIL_LOG_STDERR", "1")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start vigil-membershipd");
-        procs.0.push(child);
-    }
-
+    let _daemons = [
+        nodes.start_membership(&daemon, 1).await,
+        nodes.start_membership(&daemon, 2).await,
+    ];
     let out = wait_for(
         &bus1,
         &["membership", "status"],
         "2 of 2 configured node(s)",
     );
-    assert!(out.contains("Cluster:      cli"), "{out}");
-    assert!(out.contains("Local node:   1 (alpha)"), "{out}");
-    let alpha = out
+    assert!(out.contains("Cluster:      t49"), "{out}");
+    assert!(out.contains("Local node:   1 (n1)"), "{out}");
+    let n1 = out
         .lines()
-        .find(|l| l.trim_start().starts_with("1  alpha"))
+        .find(|l| l.trim_start().starts_with("1  n1"))
         .unwrap_or("");
     assert!(
-        alpha.contains("127.0.0.41") && alpha.contains("member (local)"),
+        n1.contains(&nodes.ips[0].to_string()) && n1.contains("member (local)"),
         "{out}"
     );
-    let beta = out
+    let n2 = out
         .lines()
-        .find(|l| l.trim_start().starts_with("2  beta"))
+        .find(|l| l.trim_start().starts_with("2  n2"))
         .unwrap_or("");
-    assert!(beta.contains("member") && !beta.contains("local"), "{out}");
+    assert!(n2.contains("member") && !n2.contains("local"), "{out}");
 
     let out = wait_for(&bus2, &["quorum", "status"], "Quorate:        yes");
     assert!(out.contains("Expected votes: 2"), "{out}");

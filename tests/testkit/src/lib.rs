@@ -559,3 +559,27 @@ pub fn check_contract(daemon: &str, contract: &Path) {
         );
     }
 }
+
+/// Pacemaker's scheduler regression corpus (`../shared/cts/scheduler`
+/// beside the project, or `VIGIL_CTS_DIR`), or `None` after saying the
+/// calling test skips it. The corpus is Pacemaker's data: it stays in
+/// `../shared` and is only read.
+pub fn corpus_dir() -> Option<PathBuf> {
+    let dir = std::env::var_os("VIGIL_CTS_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../../../shared/cts/scheduler"
+            ))
+        });
+    if dir.join("xml").is_dir() {
+        Some(dir)
+    } else {
+        eprintln!(
+            "SKIP: scheduler corpus not found at {} (set VIGIL_CTS_DIR)",
+            dir.display()
+        );
+        None
+    }
+}

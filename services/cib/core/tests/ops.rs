@@ -1417,23 +1417,7 @@ fn absurd_inputs_are_refused() {
 // The corpus.
 
 fn corpus_dir() -> Option<PathBuf> {
-    let dir = std::env::var_os("VIGIL_CTS_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/../../../../shared/cts/scheduler"
-            ))
-        });
-    if dir.join("xml").is_dir() {
-        Some(dir)
-    } else {
-        eprintln!(
-            "SKIP: scheduler corpus not found at {} (set VIGIL_CTS_DIR)",
-            dir.display()
-        );
-        None
-    }
+    vigil_testkit::corpus_dir()
 }
 
 #[test]

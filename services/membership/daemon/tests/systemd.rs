@@ -6,7 +6,6 @@
 //! Tools that are missing make a test skip with a message, unless
 //! `VIGIL_REQUIRE_ALL` is set (CI), when it fails.
 
-use std::io::{BufRead, BufReader};
 use std::os::unix::net::UnixDatagram;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -67,29 +66,26 @@ fn config(dir: &std::path::Path, port: u16, addrs: &[&str]) -> PathBuf {
     path
 }
 
-fn start_bus(procs: &mut Procs) -> Option<String> {
-    let mut child = Command::new("dbus-daemon")
-        .args(["--session", "--print-address", "--nofork"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .ok()?;
-    let stdout = child.stdout.take()?;
-    procs.0.push(child);
-    let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line).ok()?;
-    let addr = line.trim().to_string();
-    (!addr.is_empty()).then_some(addr)
+/// A private bus in `dir` (kept in `buses` until the test ends), or `None` (with
+/// the skip message) when `dbus-daemon` cannot run.
+fn start_bus(buses: &mut Vec<vigil_testkit::Bus>, dir: &std::path::Path) -> Option<String> {
+    if !vigil_testkit::dbus_daemon_available("systemd tests") {
+        return None;
+    }
+    let bus = vigil_testkit::Bus::start(&dir.join(format!("bus{}", buses.len() + 1)));
+    let address = bus.address().to_string();
+    buses.push(bus);
+    Some(address)
 }
 
 #[test]
 fn tells_systemd_it_is_ready_and_feeds_the_watchdog() {
     let mut procs = Procs(Vec::new());
-    let Some(bus) = start_bus(&mut procs) else {
-        skip_or_fail("dbus-daemon is not installed (apt install dbus)");
+    let dir = scratch("notify");
+    let mut buses = Vec::new();
+    let Some(bus) = start_bus(&mut buses, &dir) else {
         return;
     };
-    let dir = scratch("notify");
     let sock_path = dir.join("notify.sock");
     let sock = UnixDatagram::bind(&sock_path).unwrap();
     sock.set_read_timeout(Some(Duration::from_millis(200)))
@@ -143,8 +139,9 @@ fn tells_systemd_it_is_ready_and_feeds_the_watchdog() {
 #[test]
 fn takes_its_udp_socket_from_socket_activation() {
     let mut procs = Procs(Vec::new());
-    let Some(bus1) = start_bus(&mut procs) else {
-        skip_or_fail("dbus-daemon is not installed (apt install dbus)");
+    let dir = scratch("activation");
+    let mut buses = Vec::new();
+    let Some(bus1) = start_bus(&mut buses, &dir) else {
         return;
     };
     if Command::new("systemd-socket-activate")
@@ -156,8 +153,7 @@ fn takes_its_udp_socket_from_socket_activation() {
         skip_or_fail("systemd-socket-activate is not installed (apt install systemd)");
         return;
     }
-    let bus2 = start_bus(&mut procs).unwrap();
-    let dir = scratch("activation");
+    let bus2 = start_bus(&mut buses, &dir).expect("a second bus");
     let port = 45421;
     let cfg = config(&dir, port, &["127.0.0.81", "127.0.0.82"]);
     let key = key(&dir);

@@ -17,22 +17,7 @@ use vigil_scheduler::digest::{
 };
 
 fn cts_dir() -> Option<PathBuf> {
-    let dir = match std::env::var_os("VIGIL_CTS_DIR") {
-        Some(d) => PathBuf::from(d),
-        None => PathBuf::from(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../../../shared/cts/scheduler"
-        )),
-    };
-    if dir.join("xml").is_dir() {
-        Some(dir)
-    } else {
-        eprintln!(
-            "skipping: scheduler corpus not found at {} (set VIGIL_CTS_DIR)",
-            dir.display()
-        );
-        None
-    }
+    vigil_testkit::corpus_dir()
 }
 
 fn load(dir: &std::path::Path, case: &str) -> Document {
