@@ -504,6 +504,17 @@ pub fn version(root: &Element) -> CibVersion {
 /// Applies `op` to `cib`. On success the CIB holds the result (versions and
 /// origin attributes updated); on error it is exactly as it was.
 pub fn apply(cib: &mut Document, op: &Op, ctx: &Context) -> Result<Outcome, OpError> {
+    apply_keeping_previous(cib, op, ctx).map(|(outcome, _)| outcome)
+}
+
+/// As [`apply`], also handing back the CIB as it was when the operation
+/// changed it (`None` when nothing changed): callers that need both, to
+/// diff them, are spared a copy of the whole CIB.
+pub fn apply_keeping_previous(
+    cib: &mut Document,
+    op: &Op,
+    ctx: &Context,
+) -> Result<(Outcome, Option<Document>), OpError> {
     let before = version(&cib.root);
     let unchanged = |result, notes| Outcome {
         change: Change::None,
@@ -514,14 +525,14 @@ pub fn apply(cib: &mut Document, op: &Op, ctx: &Context) -> Result<Outcome, OpEr
     };
     if let Op::Query { xpath, section } = op {
         let result = query(&cib.root, xpath.as_deref(), *section)?;
-        return Ok(unchanged(result, Vec::new()));
+        return Ok((unchanged(result, Vec::new()), None));
     }
 
     let mut work = cib.root.clone();
     let mut notes = Vec::new();
     let forced_config = perform(&mut work, op, &mut notes)?;
     if work == cib.root {
-        return Ok(unchanged(Vec::new(), notes));
+        return Ok((unchanged(Vec::new(), notes), None));
     }
 
     let raw = version(&work);
@@ -580,18 +591,21 @@ pub fn apply(cib: &mut Document, op: &Op, ctx: &Context) -> Result<Outcome, OpEr
     if config_changed {
         check_introduced(cib, &doc)?;
     }
-    *cib = doc;
-    Ok(Outcome {
-        change: if config_changed {
-            Change::Configuration
-        } else {
-            Change::Status
+    let previous = std::mem::replace(cib, doc);
+    Ok((
+        Outcome {
+            change: if config_changed {
+                Change::Configuration
+            } else {
+                Change::Status
+            },
+            before,
+            version: v,
+            result: Vec::new(),
+            notes,
         },
-        before,
-        version: v,
-        result: Vec::new(),
-        notes,
-    })
+        Some(previous),
+    ))
 }
 
 /// Runs a modifying operation on `work`; says whether it counts as a

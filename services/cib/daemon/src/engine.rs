@@ -70,7 +70,8 @@ impl Engine {
         Ok(out)
     }
 
-    fn run(&self, cib: &mut Document, request: &Request) -> Result<(), String> {
+    /// Applies the request; returns the CIB as it was, if it changed.
+    fn run(&self, cib: &mut Document, request: &Request) -> Result<Option<Document>, String> {
         let ctx = Context {
             now: request.origin.now.clone(),
             origin: opt(&request.origin.node),
@@ -82,8 +83,8 @@ impl Engine {
         }
         let op = to_op(&request.change)?;
         with_acls(cib, &request.origin, |work| {
-            ops::apply(work, &op, &ctx)
-                .map(|_| ())
+            ops::apply_keeping_previous(work, &op, &ctx)
+                .map(|(_, previous)| previous)
                 .map_err(|e| e.to_string())
         })
     }
@@ -140,9 +141,10 @@ impl Apply for Engine {
     fn apply(&mut self, cib: &mut Document, change: &[u8]) -> Result<String, String> {
         let request = Request::decode(change)
             .ok_or("the change could not be read (nodes running different versions?)")?;
-        let before = cib.root.clone();
-        self.run(cib, &request)?;
-        Ok(patchset::diff(&before, &cib.root).to_xml())
+        Ok(match self.run(cib, &request)? {
+            Some(before) => patchset::diff(&before.root, &cib.root).to_xml(),
+            None => patchset::diff(&cib.root, &cib.root).to_xml(),
+        })
     }
 
     fn diff(&mut self, old: &Document, new: &Document) -> String {
@@ -157,8 +159,8 @@ impl Apply for Engine {
 fn with_acls(
     cib: &mut Document,
     origin: &Origin,
-    change: impl FnOnce(&mut Document) -> Result<(), String>,
-) -> Result<(), String> {
+    change: impl FnOnce(&mut Document) -> Result<Option<Document>, String>,
+) -> Result<Option<Document>, String> {
     let acls = Acls::from_cib(&cib.root);
     if !acls.required(&origin.user) {
         return change(cib);
@@ -167,14 +169,13 @@ fn with_acls(
     change(&mut work)?;
     acls.check_write(&cib.root, &work.root, &origin.user, &origin.groups)
         .map_err(|e| format!("permission denied: {e}"))?;
-    *cib = work;
-    Ok(())
+    Ok(Some(std::mem::replace(cib, work)))
 }
 
 /// Applies a v2 patchset as cibadmin --patch does: its source version must
 /// be the CIB's; the result is validated like any change, and a change
 /// that does not raise the version itself is given the next version.
-fn apply_patch(cib: &mut Document, xml: &str, ctx: &Context) -> Result<(), String> {
+fn apply_patch(cib: &mut Document, xml: &str, ctx: &Context) -> Result<Option<Document>, String> {
     if xml.len() > ops::MAX_XML_BYTES {
         return Err(format!(
             "the patch is {} bytes long, more than the limit of {} bytes",
@@ -211,8 +212,7 @@ fn apply_patch(cib: &mut Document, xml: &str, ctx: &Context) -> Result<(), Strin
     if after != before {
         stamp(&mut work.root, ctx);
     }
-    *cib = work;
-    Ok(())
+    Ok(Some(std::mem::replace(cib, work)))
 }
 
 fn section_el<'a>(root: &'a Element, name: &str) -> Option<&'a Element> {
