@@ -122,6 +122,16 @@ pub(crate) fn check_model(cib: &Cib<'_>, out: &mut Vec<Diagnostic>) {
     c.constraints();
 }
 
+/// Whether `id` is an XML id (an NCName, as the CIB schema's `ID` type
+/// demands).
+fn is_xml_id(id: &str) -> bool {
+    let mut chars = id.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_alphabetic() || c == '_')
+        && chars.all(|c| c.is_alphanumeric() || matches!(c, '.' | '-' | '_'))
+}
+
 /// Elements whose `id` attribute refers to something else instead of naming
 /// the element itself (their parent's name, or "" for any parent).
 const ID_IS_REFERENCE: &[(&str, &str)] = &[
@@ -217,6 +227,13 @@ impl<'c, 'a> Checker<'c, 'a> {
             .iter()
             .any(|(name, p)| *name == el.name && (p.is_empty() || *p == parent));
         if !is_ref && let Some(id) = el.attr("id").filter(|s| !s.is_empty()) {
+            if !is_xml_id(id) {
+                let msg = format!(
+                    "id '{id}' is not a valid XML id; an id starts with a letter or '_' and \
+                     holds only letters, digits, '.', '-' and '_'"
+                );
+                self.error(el, msg);
+            }
             match self.seen.get(id) {
                 Some(first) => {
                     let msg = format!(
@@ -529,6 +546,22 @@ mod tests {
                 ],
             ),
         ]);
+    }
+
+    #[test]
+    fn ids_must_be_xml_ids() {
+        assert!(is_xml_id("web-1.a_b") && is_xml_id("_x") && is_xml_id("é"));
+        assert!(!is_xml_id("1web") && !is_xml_id("has space") && !is_xml_id("a:b"));
+        let doc = Document::parse(&cib(
+            "<resources><primitive id=\"has space\" class=\"lsb\" type=\"a\"/></resources><constraints/>",
+        ))
+        .unwrap();
+        let d = validate(&doc);
+        assert!(
+            d.iter()
+                .any(|d| d.is_error() && d.message.contains("not a valid XML id")),
+            "{d:?}"
+        );
     }
 
     #[test]

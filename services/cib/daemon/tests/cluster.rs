@@ -235,7 +235,31 @@ async fn writes_on_any_node_show_up_on_every_node() {
         .await
         .expect_err("malformed XML");
     assert!(!err.to_string().is_empty());
+    let err = c
+        .cib(2)
+        .await
+        .create("resources", &dummy("has space"))
+        .await
+        .expect_err("an invalid id");
+    assert!(err.to_string().contains("not a valid XML id"), "{err}");
+    let stale = "<diff format=\"2\"><version><source admin_epoch=\"0\" epoch=\"999\" num_updates=\"0\"/><target admin_epoch=\"0\" epoch=\"1000\" num_updates=\"0\"/></version><change operation=\"delete\" path=\"/cib/configuration/resources/primitive[@id='web']\"/></diff>";
+    let err = c
+        .cib(3)
+        .await
+        .apply_patch(stale)
+        .await
+        .expect_err("a patch for another version");
+    assert!(err.to_string().contains("patch"), "{err}");
+    let err = c
+        .cib(3)
+        .await
+        .apply_patch("<diff format=\"2\"><change operation=\"explode\"/></diff>")
+        .await
+        .expect_err("a patch that makes no sense");
+    assert!(err.to_string().contains("patch"), "{err}");
     assert_eq!(c.converged(&[1, 2, 3]).await, v2);
+    let xml = c.cib(1).await.query("", "resources").await.expect("query");
+    assert!(xml.contains("\"web\""), "the refused patch deleted nothing: {xml}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
