@@ -178,6 +178,7 @@ impl Runtime {
                     match ack {
                         Ok(v) => {
                             self.writer.acked(v);
+                            self.write_if_idle();
                             let (ready, rest): (Vec<_>, Vec<_>) = held.into_iter().partition(|(hv, _)| *hv <= v);
                             held = rest;
                             for (hv, reply) in ready {
@@ -185,6 +186,8 @@ impl Runtime {
                             }
                         }
                         Err((v, e)) => {
+                            self.writer.failed(v);
+                            self.write_if_idle();
                             tracing::error!(version = %v, "cannot write the CIB to disk: {e}");
                             let (failed_now, rest): (Vec<_>, Vec<_>) = held.into_iter().partition(|(hv, _)| *hv <= v);
                             held = rest;
@@ -289,16 +292,27 @@ impl Runtime {
             }
         }
         if !config.is_empty() {
-            self.writer.submit(
-                self.replica.version(),
-                self.replica.cib().to_xml(),
-                self.replica.witnesses().cloned(),
-            );
+            self.writer.wanted = true;
+            self.write_if_idle();
         }
         if !self.replica.synced()
             && let Ok(mut s) = self.shared.snapshot.lock()
         {
             s.synced = false;
+        }
+    }
+
+    /// Hands the current CIB to the writer if a write is wanted and none is
+    /// under way: while one is, changes pile up and the next write takes
+    /// them all (the CIB is serialised once per write, not per change).
+    fn write_if_idle(&mut self) {
+        if self.writer.wanted && !self.writer.busy() {
+            self.writer.wanted = false;
+            self.writer.submit(
+                self.replica.version(),
+                self.replica.cib().to_xml(),
+                self.replica.witnesses().cloned(),
+            );
         }
     }
 

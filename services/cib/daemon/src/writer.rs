@@ -27,6 +27,10 @@ pub struct Writer {
     pub submitted: Option<CibVersion>,
     /// The newest version known durable.
     pub durable: Option<CibVersion>,
+    /// The newest version that failed to be written.
+    failed: Option<CibVersion>,
+    /// A change since the last write was handed over.
+    pub wanted: bool,
 }
 
 impl Writer {
@@ -58,6 +62,8 @@ impl Writer {
                 tx,
                 submitted: None,
                 durable: None,
+                failed: None,
+                wanted: false,
             },
             ack_rx,
         ))
@@ -67,6 +73,18 @@ impl Writer {
     pub fn submit(&mut self, version: CibVersion, xml: String, witnesses: Option<BTreeSet<u32>>) {
         self.submitted = Some(version);
         let _ = self.tx.send((version, xml, witnesses));
+    }
+
+    /// Whether a write handed over is not acknowledged yet.
+    pub fn busy(&self) -> bool {
+        self.submitted.is_some_and(|s| {
+            self.durable.is_none_or(|d| d < s) && self.failed.is_none_or(|f| f < s)
+        })
+    }
+
+    /// Notes a failed write.
+    pub fn failed(&mut self, version: CibVersion) {
+        self.failed = Some(version);
     }
 
     /// Notes an acknowledgement.
