@@ -126,9 +126,7 @@ pub(crate) fn check_model(cib: &Cib<'_>, out: &mut Vec<Diagnostic>) {
 /// demands).
 fn is_xml_id(id: &str) -> bool {
     let mut chars = id.chars();
-    chars
-        .next()
-        .is_some_and(|c| c.is_alphabetic() || c == '_')
+    chars.next().is_some_and(|c| c.is_alphabetic() || c == '_')
         && chars.all(|c| c.is_alphanumeric() || matches!(c, '.' | '-' | '_'))
 }
 

@@ -259,7 +259,10 @@ async fn writes_on_any_node_show_up_on_every_node() {
     assert!(err.to_string().contains("patch"), "{err}");
     assert_eq!(c.converged(&[1, 2, 3]).await, v2);
     let xml = c.cib(1).await.query("", "resources").await.expect("query");
-    assert!(xml.contains("\"web\""), "the refused patch deleted nothing: {xml}");
+    assert!(
+        xml.contains("\"web\""),
+        "the refused patch deleted nothing: {xml}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
