@@ -2696,7 +2696,9 @@ impl<'a> Cib<'a> {
             dc_uuid: root.attr("dc-uuid"),
             execution_date,
             crm_config,
-            options: ClusterOptions::default(),
+            // Replaced just below; computing the defaults here would parse
+            // every option twice per CIB.
+            options: ClusterOptions::typed(BTreeMap::new()),
             rsc_defaults,
             op_defaults,
             nodes,
