@@ -116,3 +116,31 @@ pub async fn claim_name(
         ),
     }
 }
+
+/// Runs a daemon's `main`: logging under `name`, a Tokio runtime with two
+/// worker threads, and `run`'s error, if any, printed as `NAME: error`
+/// (with its causes) and turned into a failing exit status.
+pub fn daemon_main<F>(name: &str, run: F) -> std::process::ExitCode
+where
+    F: std::future::Future<Output = anyhow::Result<()>>,
+{
+    init_logging(name);
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("{name}: cannot start: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(run) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{name}: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

@@ -38,25 +38,7 @@ struct Args {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    vigil_runtime::init_logging("vigil-cibd");
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("vigil-cibd: cannot start: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match rt.block_on(run(args)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("vigil-cibd: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
+    vigil_runtime::daemon_main("vigil-cibd", run(args))
 }
 
 fn shared(commands: mpsc::UnboundedSender<dbus::Command>) -> dbus::Shared {
