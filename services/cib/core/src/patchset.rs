@@ -1118,6 +1118,11 @@ impl Differ {
         new: &Element,
         path: &str,
     ) -> Result<Fragment, NeedsReplacement> {
+        // Most of a CIB does not change: an equal subtree needs no change,
+        // and comparing it costs far less than matching its children.
+        if old == new {
+            return Ok(Fragment::default());
+        }
         if self.strict && uncounted(old) != uncounted(new) {
             return Err(NeedsReplacement);
         }
