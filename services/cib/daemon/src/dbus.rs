@@ -15,6 +15,7 @@
 //! serves; refused when polkit does not answer), and then the CIB's ACLs
 //! decide, on every replica alike, whether the caller may make it.
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::{mpsc, oneshot};
@@ -78,6 +79,23 @@ impl Shared {
 #[derive(Debug)]
 pub struct Manager {
     pub shared: Shared,
+    /// Callers already asked about, by unique bus name (a bus never gives
+    /// a unique name twice, so an entry never goes stale): a change then
+    /// costs no extra round trip to the bus.
+    callers: Mutex<HashMap<String, Caller>>,
+}
+
+/// At most this many callers are remembered (then the memory starts
+/// over).
+const CALLERS_REMEMBERED: usize = 4096;
+
+impl Manager {
+    pub fn new(shared: Shared) -> Manager {
+        Manager {
+            shared,
+            callers: Mutex::new(HashMap::new()),
+        }
+    }
 }
 
 /// Who calls: bus name, uid, user name and groups.
@@ -105,6 +123,9 @@ impl Manager {
                 groups: Vec::new(),
             });
         }
+        if let Some(known) = self.callers.lock().ok().and_then(|c| c.get(&name).cloned()) {
+            return Ok(known);
+        }
         let dbus = fdo::DBusProxy::new(bus)
             .await
             .map_err(|e| fdo::Error::Failed(format!("cannot ask the bus who calls: {e}")))?;
@@ -115,12 +136,19 @@ impl Manager {
             .await
             .map_err(|e| fdo::Error::Failed(format!("cannot ask the bus who calls: {e}")))?;
         let (user, groups) = user_and_groups(uid);
-        Ok(Caller {
+        let caller = Caller {
             name,
             uid,
             user,
             groups,
-        })
+        };
+        if let Ok(mut c) = self.callers.lock() {
+            if c.len() >= CALLERS_REMEMBERED {
+                c.clear();
+            }
+            c.insert(caller.name.clone(), caller.clone());
+        }
+        Ok(caller)
     }
 
     /// The caller of a change, if it may ask for one: root, or a user
@@ -200,7 +228,6 @@ fn user_and_groups(uid: u32) -> (String, Vec<String>) {
 /// Asks polkit (on `bus`) whether the bus client `name` may change the
 /// CIB, letting it ask the user to authenticate.
 async fn polkit_allows(bus: &zbus::Connection, name: &str) -> zbus::Result<bool> {
-    use std::collections::HashMap;
     use zbus::Variant;
     let subject: (&str, HashMap<&str, Variant<'_>>) = (
         "system-bus-name",

@@ -82,7 +82,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     }
     let bus_addr = vigil_runtime::bus_address(args.bus.as_deref());
     let builder = vigil_runtime::bus_builder(bus_addr.as_deref())
-        .serve_at(dbus::PATH, dbus::Manager { shared: sh.clone() });
+        .serve_at(dbus::PATH, dbus::Manager::new(sh.clone()));
     let bus = vigil_runtime::claim_name(builder, dbus::NAME).await?;
     let (writer, acks) = writer::Writer::start(opened.store)?;
     tracing::info!(version = %store::version_of(&cib), node = %node_name, "CIB daemon started");
@@ -116,7 +116,7 @@ async fn introspect(sh: &dbus::Shared) -> anyhow::Result<String> {
     let server = zbus::connection::Builder::unix_stream(a)
         .server(zbus::Guid::generate())
         .p2p()
-        .serve_at(dbus::PATH, dbus::Manager { shared: sh.clone() })
+        .serve_at(dbus::PATH, dbus::Manager::new(sh.clone()))
         .build();
     let client = zbus::connection::Builder::unix_stream(b).p2p().build();
     let (server, client) = tokio::try_join!(server, client)?;
