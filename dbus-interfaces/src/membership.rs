@@ -82,6 +82,18 @@ pub trait Group {
     fn leave(&self, group: &str) -> zbus::Result<()>;
     fn send(&self, group: &str, payload: &Bytes) -> zbus::Result<()>;
     fn send_batch(&self, group: &str, payloads: &[&Bytes]) -> zbus::Result<u32>;
+    #[zbus(signal)]
+    fn delivered(&self, group: String, messages: Vec<(u32, u64, Vec<u8>)>) -> zbus::Result<()>;
+    #[zbus(signal)]
+    fn undelivered(&self, group: String, payload: Vec<u8>) -> zbus::Result<()>;
+    #[zbus(signal)]
+    fn group_changed(
+        &self,
+        group: String,
+        members: Vec<Member>,
+        joined: Vec<Member>,
+        left: Vec<Member>,
+    ) -> zbus::Result<()>;
 }
 
 /// A member of a process group: a client on a node.
@@ -177,38 +189,6 @@ impl GroupChannel {
         self.node
     }
 
-    /// Sends `payload` to the group once.
-    pub async fn try_send(&self, payload: &[u8]) -> Result<(), SendError> {
-        self.proxy
-            .send(&self.group, Bytes::new(payload))
-            .await
-            .map_err(|e| {
-                let text = e.to_string();
-                if text.contains("congested") {
-                    SendError::Congested
-                } else {
-                    SendError::Other(text)
-                }
-            })
-    }
-
-    /// Sends `payload`, waiting out congestion for at most `patience`.
-    pub async fn send(&self, payload: &[u8], patience: Duration) -> Result<(), SendError> {
-        let deadline = tokio::time::Instant::now() + patience;
-        let mut pause = Duration::from_millis(1);
-        loop {
-            match self.try_send(payload).await {
-                Err(SendError::Congested) if tokio::time::Instant::now() + pause < deadline => {
-                    tokio::time::sleep(pause).await;
-                    pause = (pause * 2).min(Duration::from_millis(50));
-                }
-                other => return other,
-            }
-        }
-    }
-}
-
-impl GroupChannel {
     /// Sends `payloads` in order, in as few calls as flow control allows,
     /// waiting out congestion for at most `patience` in all. On an error,
     /// some of the first payloads may have been sent.

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use vigil_cib::model::{check_cluster_option, cluster_option, cluster_option_names};
 use vigil_cib::xml::{Document, Element};
-use vigil_dbus::cib::{ManagerProxy, Version, version_text};
+use vigil_dbus::cib::{ManagerProxy, version_text};
 
 /// What to do.
 #[derive(Debug, Clone)]
@@ -329,9 +329,9 @@ async fn edit(cib: &ManagerProxy<'_>) -> anyhow::Result<()> {
             Ok(mut after) => {
                 // Unless the edit sets the version itself, it is the next
                 // configuration version.
-                let v = version_of(&before.root);
-                if version_of(&after.root) == v {
-                    after.root.set_attr("epoch", (v.1 + 1).to_string());
+                let v = vigil_cib::ops::version(&before.root);
+                if vigil_cib::ops::version(&after.root) == v {
+                    after.root.set_attr("epoch", (v.epoch + 1).to_string());
                     after.root.set_attr("num_updates", "0");
                 }
                 let patch = vigil_cib::patchset::diff(&before.root, &after.root).to_xml();
@@ -353,15 +353,6 @@ async fn edit(cib: &ManagerProxy<'_>) -> anyhow::Result<()> {
             );
         }
     }
-}
-
-fn version_of(root: &Element) -> Version {
-    let n = |a: &str| {
-        root.attr(a)
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .unwrap_or(0)
-    };
-    (n("admin_epoch"), n("epoch"), n("num_updates"))
 }
 
 /// Asks whether to edit again: yes unless the answer is "n" or there is

@@ -38,7 +38,6 @@ pub type Version = (u64, u64, u64);
 pub struct Snapshot {
     pub version: Version,
     pub synced: bool,
-    pub node: String,
 }
 
 /// A request from the bus to the loop.

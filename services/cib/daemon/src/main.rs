@@ -78,7 +78,6 @@ async fn run(args: Args) -> anyhow::Result<()> {
     if let Ok(mut s) = sh.snapshot.lock() {
         let v = store::version_of(&cib);
         s.version = (v.admin_epoch, v.epoch, v.num_updates);
-        s.node = node_name.clone();
     }
     let bus_addr = vigil_runtime::bus_address(args.bus.as_deref());
     let builder = vigil_runtime::bus_builder(bus_addr.as_deref())

@@ -246,11 +246,6 @@ impl Replica {
         self.synced && self.round.is_none()
     }
 
-    /// The group's members, as last changed.
-    pub fn members(&self) -> &[Member] {
-        &self.members
-    }
-
     /// The group's membership changed.
     pub fn group_changed(
         &mut self,

@@ -219,11 +219,6 @@ impl Store {
         })
     }
 
-    /// The directory.
-    pub fn dir(&self) -> &Path {
-        &self.dir
-    }
-
     /// Replaces the stored CIB with `xml` (of version `version`), keeping
     /// the previous one as a backup. Returns once the new file and its
     /// digest are durable. `witnesses` goes beside it (not synced: losing
@@ -282,15 +277,7 @@ impl Store {
         let _ = fs::remove_file(&target);
         fs::hard_link(&file, &target).map_err(io_err(&target))?;
         fs::write(&target_sig, format!("{old_digest}\n")).map_err(io_err(&target_sig))?;
-        let mut kept: Vec<(CibVersion, PathBuf)> = fs::read_dir(&dir)
-            .map_err(io_err(&dir))?
-            .filter_map(Result::ok)
-            .filter_map(|e| {
-                let name = e.file_name().to_string_lossy().into_owned();
-                parse_backup_name(&name).map(|v| (v, e.path()))
-            })
-            .collect();
-        kept.sort();
+        let mut kept = self.backups();
         while kept.len() > BACKUPS {
             let (_, path) = kept.remove(0);
             let _ = fs::remove_file(&path);
@@ -319,17 +306,7 @@ impl Store {
 
 /// The version a CIB document states (0.0.0 where it states none).
 pub fn version_of(doc: &Document) -> CibVersion {
-    let num = |name: &str| {
-        doc.root
-            .attr(name)
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .unwrap_or(0)
-    };
-    CibVersion {
-        admin_epoch: num("admin_epoch"),
-        epoch: num("epoch"),
-        num_updates: num("num_updates"),
-    }
+    vigil_cib::ops::version(&doc.root)
 }
 
 /// The witnesses file, if it is about `version`.

@@ -315,7 +315,11 @@ impl Client {
     async fn send(&self, group: &str, payload: &[u8]) {
         let deadline = Instant::now() + WAIT;
         loop {
-            match self.group.send(group, payload).await {
+            match self
+                .group
+                .send(group, serde_bytes::Bytes::new(payload))
+                .await
+            {
                 Ok(()) => return,
                 Err(e) if e.to_string().contains("congested") && Instant::now() < deadline => {
                     tokio::time::sleep(Duration::from_millis(20)).await;
@@ -331,7 +335,9 @@ impl Client {
         let deadline = Instant::now() + WAIT;
         let mut rest = payloads;
         while !rest.is_empty() {
-            match self.group.send_batch(group, rest).await {
+            let batch: Vec<&serde_bytes::Bytes> =
+                rest.iter().map(|p| serde_bytes::Bytes::new(p)).collect();
+            match self.group.send_batch(group, &batch).await {
                 Ok(n) => {
                     assert!(
                         n >= 1,

@@ -27,30 +27,7 @@ use vigil_membershipd::{config, transport};
 pub const PATH: &str = "/org/vigil/membership1";
 pub const NAME: &str = "org.vigil.membership1";
 
-#[zbus::proxy(
-    interface = "org.vigil.membership1.Manager",
-    default_service = "org.vigil.membership1",
-    default_path = "/org/vigil/membership1"
-)]
-pub trait Manager {
-    #[zbus(property(emits_changed_signal = "false"))]
-    fn ring_id(&self) -> zbus::Result<(u64, u32)>;
-    #[zbus(property(emits_changed_signal = "false"))]
-    fn members(&self) -> zbus::Result<Vec<u32>>;
-    fn open_channel(&self) -> zbus::Result<zbus::OwnedFd>;
-}
-
-#[zbus::proxy(
-    interface = "org.vigil.membership1.Group",
-    default_service = "org.vigil.membership1",
-    default_path = "/org/vigil/membership1"
-)]
-pub trait Group {
-    fn join(&self, group: &str) -> zbus::Result<()>;
-    // `Bytes`: serialized as one block, not byte by byte.
-    fn send(&self, group: &str, payload: &serde_bytes::Bytes) -> zbus::Result<()>;
-    fn send_batch(&self, group: &str, payloads: &[&serde_bytes::Bytes]) -> zbus::Result<u32>;
-}
+pub use vigil_dbus::membership::{GroupProxy, ManagerProxy};
 
 /// A view as a node reports it: ring id (sequence, representative) and
 /// members.

@@ -27,61 +27,9 @@ pub const PATH: &str = "/org/vigil/membership1";
 /// The daemon binary under test.
 pub const DAEMON: &str = env!("CARGO_BIN_EXE_vigil-membershipd");
 
-#[zbus::proxy(
-    interface = "org.vigil.membership1.Manager",
-    default_service = "org.vigil.membership1",
-    default_path = "/org/vigil/membership1"
-)]
-pub trait Manager {
-    #[zbus(property)]
-    fn local_node_id(&self) -> zbus::Result<u32>;
-    #[zbus(property)]
-    fn cluster_name(&self) -> zbus::Result<String>;
-    #[zbus(property)]
-    fn members(&self) -> zbus::Result<Vec<u32>>;
-    #[zbus(property)]
-    fn ring_id(&self) -> zbus::Result<(u64, u32)>;
-    #[zbus(property)]
-    fn nodes(&self) -> zbus::Result<Vec<(u32, String, String, bool)>>;
-    #[zbus(property)]
-    fn datagrams_dropped(&self) -> zbus::Result<std::collections::BTreeMap<String, u64>>;
-    #[zbus(signal)]
-    fn view_changed(&self, ring: (u64, u32), members: Vec<u32>) -> zbus::Result<()>;
-    fn open_channel(&self) -> zbus::Result<zbus::OwnedFd>;
-}
-
-#[zbus::proxy(
-    interface = "org.vigil.membership1.Quorum",
-    default_service = "org.vigil.membership1",
-    default_path = "/org/vigil/membership1"
-)]
-pub trait Quorum {
-    #[zbus(property)]
-    fn quorate(&self) -> zbus::Result<bool>;
-    #[zbus(property)]
-    fn expected_votes(&self) -> zbus::Result<u32>;
-}
-
-#[zbus::proxy(
-    interface = "org.vigil.membership1.Group",
-    default_service = "org.vigil.membership1",
-    default_path = "/org/vigil/membership1"
-)]
-pub trait Group {
-    fn join(&self, group: &str) -> zbus::Result<()>;
-    fn send(&self, group: &str, payload: &[u8]) -> zbus::Result<()>;
-    fn send_batch(&self, group: &str, payloads: &[&[u8]]) -> zbus::Result<u32>;
-    #[zbus(signal)]
-    fn delivered(&self, group: String, messages: Vec<(u32, u64, Vec<u8>)>) -> zbus::Result<()>;
-    #[zbus(signal)]
-    fn group_changed(
-        &self,
-        group: String,
-        members: Vec<(u32, u64)>,
-        joined: Vec<(u32, u64)>,
-        left: Vec<(u32, u64)>,
-    ) -> zbus::Result<()>;
-}
+pub use vigil_dbus::membership::{
+    DeliveredStream, GroupChangedStream, GroupProxy, ManagerProxy, QuorumProxy, ViewChangedStream,
+};
 
 /// One node: its bus, its key file, its log, and its daemon when running.
 #[derive(Debug)]
@@ -235,15 +183,7 @@ impl Cluster {
             let conn = self.node(id).conn.clone();
             eventually(&format!("node {id} to own {NAME}"), async || {
                 self.assert_running(id);
-                let dbus = zbus::fdo::DBusProxy::new(&conn)
-                    .await
-                    .map_err(|e| e.to_string())?;
-                let name = zbus::names::BusName::try_from(NAME).map_err(|e| e.to_string())?;
-                match dbus.name_has_owner(name).await {
-                    Ok(true) => Ok(()),
-                    Ok(false) => Err("the name has no owner".into()),
-                    Err(e) => Err(e.to_string()),
-                }
+                vigil_testkit::has_owner(&conn, NAME).await
             })
             .await;
         }
