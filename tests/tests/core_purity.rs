@@ -8,6 +8,8 @@ const CORE: &[&str] = &[
     "services/types",
     "services/cib/core",
     "services/scheduler/core",
+    "services/membership/core",
+    "services/executor/core",
 ];
 const FORBIDDEN_CRATES: &[&str] = &[
     "tokio",
