@@ -1,9 +1,12 @@
 //! vigil-runtime: what every Vigil daemon needs from the operating system,
 //! in one place: logging to the journal (or stderr where no journald runs),
 //! systemd readiness and watchdog notifications, and the D-Bus connection
-//! (the system bus, or a private bus named by `--bus`/`VIGIL_BUS`).
+//! (the system bus, or a private bus named by `--bus`/`VIGIL_BUS`), and
+//! who may call what ([`auth`]: the caller's identity, polkit).
 
 use std::time::Duration;
+
+pub mod auth;
 
 /// Sends log records to journald when it is there, to stderr otherwise.
 /// `RUST_LOG` filters (default `info`, with the D-Bus library's chatter at

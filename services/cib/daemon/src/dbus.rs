@@ -15,13 +15,14 @@
 //! serves; refused when polkit does not answer), and then the CIB's ACLs
 //! decide, on every replica alike, whether the caller may make it.
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::{mpsc, oneshot};
 use zbus::message::Header;
 use zbus::object_server::SignalEmitter;
 use zbus::{fdo, interface};
+
+use vigil_runtime::auth::Callers;
 
 use crate::request::{Change, MAX_XML};
 
@@ -78,99 +79,22 @@ impl Shared {
 #[derive(Debug)]
 pub struct Manager {
     pub shared: Shared,
-    /// Callers already asked about, by unique bus name (a bus never gives
-    /// a unique name twice, so an entry never goes stale): a change then
-    /// costs no extra round trip to the bus.
-    callers: Mutex<HashMap<String, Caller>>,
+    callers: Callers,
 }
-
-/// At most this many callers are remembered (then the memory starts
-/// over).
-const CALLERS_REMEMBERED: usize = 4096;
 
 impl Manager {
     pub fn new(shared: Shared) -> Manager {
         Manager {
             shared,
-            callers: Mutex::new(HashMap::new()),
+            callers: Callers::new(),
         }
     }
-}
-
-/// Who calls: bus name, uid, user name and groups.
-#[derive(Debug, Clone)]
-pub struct Caller {
-    pub name: String,
-    pub uid: u32,
-    pub user: String,
-    pub groups: Vec<String>,
 }
 
 /// The polkit action that allows changing the CIB.
 pub const MODIFY_ACTION: &str = "org.vigil.cib1.modify";
 
 impl Manager {
-    /// The caller, from the bus (on a peer-to-peer connection there is no
-    /// bus to ask: root, as only root can open one to this daemon).
-    async fn caller(&self, header: &Header<'_>, bus: &zbus::Connection) -> fdo::Result<Caller> {
-        let name = header.sender().map(|s| s.to_string()).unwrap_or_default();
-        if !bus.is_bus() {
-            return Ok(Caller {
-                name,
-                uid: 0,
-                user: "root".into(),
-                groups: Vec::new(),
-            });
-        }
-        if let Some(known) = self.callers.lock().ok().and_then(|c| c.get(&name).cloned()) {
-            return Ok(known);
-        }
-        let dbus = fdo::DBusProxy::new(bus)
-            .await
-            .map_err(|e| fdo::Error::Failed(format!("cannot ask the bus who calls: {e}")))?;
-        let bus_name = zbus::names::BusName::try_from(name.as_str())
-            .map_err(|e| fdo::Error::Failed(e.to_string()))?;
-        let uid = dbus
-            .get_connection_unix_user(bus_name)
-            .await
-            .map_err(|e| fdo::Error::Failed(format!("cannot ask the bus who calls: {e}")))?;
-        let (user, groups) = user_and_groups(uid);
-        let caller = Caller {
-            name,
-            uid,
-            user,
-            groups,
-        };
-        if let Ok(mut c) = self.callers.lock() {
-            if c.len() >= CALLERS_REMEMBERED {
-                c.clear();
-            }
-            c.insert(caller.name.clone(), caller.clone());
-        }
-        Ok(caller)
-    }
-
-    /// The caller of a change, if it may ask for one: root, or a user
-    /// polkit allows.
-    async fn writer(&self, header: &Header<'_>, bus: &zbus::Connection) -> fdo::Result<Caller> {
-        let caller = self.caller(header, bus).await?;
-        if caller.uid == 0 {
-            return Ok(caller);
-        }
-        match polkit_allows(bus, &caller.name).await {
-            Ok(true) => Ok(caller),
-            Ok(false) => Err(fdo::Error::AccessDenied(format!(
-                "user '{}' (uid {}) is not allowed to change the CIB (polkit action {MODIFY_ACTION})",
-                caller.user, caller.uid
-            ))),
-            Err(e) => Err(fdo::Error::AccessDenied(format!(
-                "changing the CIB as user '{}' (uid {}) needs polkit's permission \
-                 ({MODIFY_ACTION}), and polkit did not answer: {e}",
-                caller.user, caller.uid
-            ))),
-        }
-    }
-
     async fn change(
         &self,
         change: Change,
@@ -184,7 +108,10 @@ impl Manager {
                 change.xml_len()
             )));
         }
-        let caller = self.writer(header, bus).await?;
+        let caller = self
+            .callers
+            .authorized(header, bus, MODIFY_ACTION, "change the CIB")
+            .await?;
         let (tx, rx) = oneshot::channel();
         self.shared
             .commands
@@ -203,49 +130,6 @@ impl Manager {
             Err(_) => Err(fdo::Error::Failed("the CIB daemon is stopping".into())),
         }
     }
-}
-
-/// A uid's user name and the names of its groups (the uid as text when
-/// the system does not know it).
-fn user_and_groups(uid: u32) -> (String, Vec<String>) {
-    use nix::unistd::{Gid, Group, Uid, User};
-    let Ok(Some(user)) = User::from_uid(Uid::from_raw(uid)) else {
-        return (uid.to_string(), Vec::new());
-    };
-    let mut groups = Vec::new();
-    let cname = std::ffi::CString::new(user.name.clone()).unwrap_or_default();
-    let gids: Vec<Gid> =
-        nix::unistd::getgrouplist(&cname, user.gid).unwrap_or_else(|_| vec![user.gid]);
-    for gid in gids {
-        if let Ok(Some(g)) = Group::from_gid(gid) {
-            groups.push(g.name);
-        }
-    }
-    (user.name, groups)
-}
-
-/// Asks polkit (on `bus`) whether the bus client `name` may change the
-/// CIB, letting it ask the user to authenticate.
-async fn polkit_allows(bus: &zbus::Connection, name: &str) -> zbus::Result<bool> {
-    use zbus::Variant;
-    let subject: (&str, HashMap<&str, Variant<'_>>) = (
-        "system-bus-name",
-        HashMap::from([("name", Variant::from(name))]),
-    );
-    let details: HashMap<&str, &str> = HashMap::new();
-    const ALLOW_USER_INTERACTION: u32 = 1;
-    let reply = bus
-        .call_method(
-            Some("org.freedesktop.PolicyKit1"),
-            "/org/freedesktop/PolicyKit1/Authority",
-            Some("org.freedesktop.PolicyKit1.Authority"),
-            "CheckAuthorization",
-            &(subject, MODIFY_ACTION, details, ALLOW_USER_INTERACTION, ""),
-        )
-        .await?;
-    let (authorized, _challenge, _details): (bool, bool, HashMap<String, String>) =
-        reply.body().deserialize()?;
-    Ok(authorized)
 }
 
 #[interface(name = "org.vigil.cib1.Manager")]
@@ -276,7 +160,7 @@ impl Manager {
         #[zbus(header)] header: Header<'_>,
         #[zbus(connection)] bus: &zbus::Connection,
     ) -> fdo::Result<String> {
-        let caller = self.caller(&header, bus).await?;
+        let caller = self.callers.caller(&header, bus).await?;
         let (tx, rx) = oneshot::channel();
         self.shared
             .commands
