@@ -4,4 +4,5 @@
 //! instead of carrying their own proxies.
 
 pub mod cib;
+pub mod executor;
 pub mod membership;

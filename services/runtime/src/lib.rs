@@ -20,7 +20,14 @@ pub fn init_logging(identifier: &str) {
     let registry = tracing_subscriber::registry().with(filter);
     if journald && let Ok(layer) = tracing_journald::layer() {
         let _ = registry
-            .with(layer.with_syslog_identifier(identifier.to_string()))
+            .with(
+                layer
+                    .with_syslog_identifier(identifier.to_string())
+                    // Fields keep their names (`vigil_resource` is
+                    // `VIGIL_RESOURCE`), so `journalctl VIGIL_RESOURCE=web`
+                    // finds a resource's history.
+                    .with_field_prefix(None),
+            )
             .try_init();
         return;
     }

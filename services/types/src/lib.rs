@@ -233,6 +233,40 @@ pub enum OpStatus {
 }
 
 impl OpStatus {
+    /// Pacemaker's `op-status` code.
+    pub fn code(self) -> i32 {
+        match self {
+            OpStatus::Pending => -1,
+            OpStatus::Done => 0,
+            OpStatus::Cancelled => 1,
+            OpStatus::Timeout => 2,
+            OpStatus::NotSupported => 3,
+            OpStatus::Error => 4,
+            OpStatus::ErrorHard => 5,
+            OpStatus::ErrorFatal => 6,
+            OpStatus::NotInstalled => 7,
+            OpStatus::NotConnected => 8,
+            OpStatus::Invalid => 9,
+        }
+    }
+
+    /// How operators read it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OpStatus::Pending => "pending",
+            OpStatus::Done => "complete",
+            OpStatus::Cancelled => "cancelled",
+            OpStatus::Timeout => "timed out",
+            OpStatus::NotSupported => "not supported",
+            OpStatus::Error => "error",
+            OpStatus::ErrorHard => "hard error",
+            OpStatus::ErrorFatal => "fatal error",
+            OpStatus::NotInstalled => "not installed",
+            OpStatus::NotConnected => "not connected",
+            OpStatus::Invalid => "invalid",
+        }
+    }
+
     pub fn from_code(code: i32) -> Option<OpStatus> {
         Some(match code {
             -1 => OpStatus::Pending,
@@ -282,5 +316,9 @@ mod tests {
         assert!("abc".parse::<Score>().is_err());
         assert_eq!(Role::parse("Master"), Some(Role::Promoted));
         assert!(Role::Promoted > Role::Unpromoted);
+        for code in -1..=9 {
+            assert_eq!(OpStatus::from_code(code).unwrap().code(), code);
+        }
+        assert_eq!(OpStatus::from_code(10), None);
     }
 }

@@ -347,6 +347,11 @@ impl Daemon {
         }
     }
 
+    /// Its process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.lock().ok()?.as_ref().map(Child::id)
+    }
+
     /// Whether it still runs.
     pub fn running(&self) -> bool {
         let mut slot = self.child.lock().expect("daemon slot");
@@ -528,8 +533,14 @@ impl Nodes {
 /// with `VIGIL_CONTRACT_UPDATE` set, rewrites the contract from the daemon
 /// instead (then review the diff).
 pub fn check_contract(daemon: &str, contract: &Path) {
+    check_contract_of(daemon, "--bus-introspect", contract);
+}
+
+/// [`check_contract`] for what `daemon OPTION` prints (a daemon with more
+/// than one kind of object has an option per kind).
+pub fn check_contract_of(daemon: &str, option: &str, contract: &Path) {
     let out = Command::new(daemon)
-        .arg("--bus-introspect")
+        .arg(option)
         .output()
         .unwrap_or_else(|e| panic!("run {daemon} --bus-introspect: {e}"));
     assert!(

@@ -147,10 +147,11 @@ pub fn format_ms(ms: u64) -> String {
 /// `ocf_exit_reason` in the OCF shell functions prints), cleaned of control
 /// characters and cut to 256 bytes.
 pub fn exit_reason_from(stderr: &str) -> Option<String> {
+    const PREFIX: &str = "ocf-exit-reason:";
     let line = stderr
         .lines()
         .rev()
-        .find_map(|l| l.trim_start().strip_prefix("ocf-exit-reason:"))?;
+        .find_map(|l| l.rfind(PREFIX).map(|i| &l[i + PREFIX.len()..]))?;
     let clean = clean_line(line.trim(), 256).trim().to_string();
     (!clean.is_empty()).then_some(clean)
 }
@@ -183,6 +184,10 @@ mod tests {
             Some("the IP is taken".into())
         );
         assert_eq!(exit_reason_from("nothing here"), None);
+        assert_eq!(
+            exit_reason_from("\u{fffd}junk without a newlineocf-exit-reason:late"),
+            Some("late".into())
+        );
         assert_eq!(
             exit_reason_from("ocf-exit-reason:\x1b[31mred\x07"),
             Some("[31mred".into())
