@@ -15,6 +15,8 @@ use std::process::{Child, ChildStdout, Command, ExitStatus, Output, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+pub mod nspawn;
+
 /// How long to wait for anything the cluster should do by itself.
 /// Generous: tests run in parallel on small machines; speed is measured
 /// elsewhere.
