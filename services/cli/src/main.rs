@@ -9,8 +9,11 @@
 //!   changes the expected votes cluster-wide;
 //! - `vigil cib show|edit|replace|patch|upgrade` and `vigil property
 //!   get|set|unset` read and change the CIB through the CIB daemon;
-//!   `vigil cib diff` compares two CIB files.
+//!   `vigil cib diff` compares two CIB files;
+//! - `vigil agent list|meta|exec` lists resource agents, shows their
+//!   metadata and runs one action by hand, as the executor would.
 
+mod agent;
 mod cib;
 mod cluster;
 mod membership;
@@ -51,6 +54,64 @@ enum Command {
     /// Cluster options (the crm_config section)
     #[command(subcommand)]
     Property(PropertyCommand),
+    /// Resource agents on this node: list them, read their metadata, run
+    /// one by hand
+    #[command(subcommand)]
+    Agent(AgentCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum AgentCommand {
+    /// The agent classes this node has; the providers of ocf agents; or
+    /// the agents of a class (and provider)
+    List {
+        /// ocf, lsb, systemd, service or stonith
+        class: Option<String>,
+        /// An ocf provider (heartbeat, pacemaker, ...)
+        provider: Option<String>,
+        #[command(flatten)]
+        at: agent::Where,
+    },
+    /// An agent's description, parameters and actions
+    Meta {
+        /// The agent: ocf:PROVIDER:TYPE, lsb:NAME, systemd:UNIT, ...
+        agent: String,
+        /// Print the metadata XML as the agent gives it
+        #[arg(long)]
+        xml: bool,
+        #[command(flatten)]
+        at: agent::Where,
+    },
+    /// Run one action of an agent here, with the environment the cluster
+    /// would give it (the executor's code, without the daemon); exits with
+    /// the agent's OCF exit code
+    Exec {
+        /// The agent: ocf:PROVIDER:TYPE, lsb:NAME, systemd:UNIT, ...
+        agent: String,
+        /// start, stop, monitor, promote, demote, notify, reload,
+        /// migrate_to, migrate_from, meta-data, validate-all, ...
+        action: String,
+        /// The resource id the agent is told (default: the agent's type)
+        #[arg(long, short = 'r')]
+        resource: Option<String>,
+        /// A parameter, NAME=VALUE (repeatable)
+        #[arg(long = "param", short = 'p', value_name = "NAME=VALUE")]
+        params: Vec<String>,
+        /// A meta-attribute, NAME=VALUE (repeatable)
+        #[arg(long = "meta", short = 'm', value_name = "NAME=VALUE")]
+        meta: Vec<String>,
+        /// The operation's interval, as the agent is told (e.g. 10s)
+        #[arg(long)]
+        interval: Option<String>,
+        /// The timeout (e.g. 20s, 2min)
+        #[arg(long, default_value = "20s")]
+        timeout: String,
+        /// Show the command, its environment and everything it printed
+        #[arg(long, short = 'v')]
+        verbose: bool,
+        #[command(flatten)]
+        at: agent::Where,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -184,7 +245,45 @@ struct SimulateArgs {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Command::Agent(AgentCommand::Exec {
+        agent,
+        action,
+        resource,
+        params,
+        meta,
+        interval,
+        timeout,
+        verbose,
+        at,
+    }) = cli.command
+    {
+        let args = agent::ExecArgs {
+            agent,
+            action,
+            resource,
+            params,
+            meta,
+            interval,
+            timeout,
+            verbose,
+        };
+        return match agent::exec(&args, &at) {
+            Ok(rc) => ExitCode::from(rc as u8),
+            Err(e) => {
+                eprintln!("vigil: {e:#}");
+                // Not an OCF code an agent could return.
+                ExitCode::from(64)
+            }
+        };
+    }
     let result = match cli.command {
+        Command::Agent(AgentCommand::List {
+            class,
+            provider,
+            at,
+        }) => agent::list(class, provider, &at),
+        Command::Agent(AgentCommand::Meta { agent, xml, at }) => agent::meta(&agent, xml, &at),
+        Command::Agent(AgentCommand::Exec { .. }) => unreachable!("handled above"),
         Command::Simulate(args) => simulate::simulate(&args),
         Command::Cluster(ClusterCommand::Keygen { key, force }) => cluster::keygen(&key, force),
         Command::Membership(MembershipCommand::Status(bus)) => {
