@@ -175,15 +175,30 @@ fn describe(agent: &AgentRef, md: &metadata::Metadata) -> String {
 }
 
 /// What `vigil agent exec` runs.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, clap::Args)]
 pub struct ExecArgs {
+    /// The agent: ocf:PROVIDER:TYPE, lsb:NAME, systemd:UNIT, ...
     pub agent: String,
+    /// start, stop, monitor, promote, demote, notify, reload, migrate_to,
+    /// migrate_from, meta-data, validate-all, ...
     pub action: String,
+    /// The resource id the agent is told (default: the agent's type)
+    #[arg(long, short = 'r')]
     pub resource: Option<String>,
+    /// A parameter, NAME=VALUE (repeatable)
+    #[arg(long = "param", short = 'p', value_name = "NAME=VALUE")]
     pub params: Vec<String>,
+    /// A meta-attribute, NAME=VALUE (repeatable)
+    #[arg(long = "meta", short = 'm', value_name = "NAME=VALUE")]
     pub meta: Vec<String>,
+    /// The operation's interval, as the agent is told (e.g. 10s)
+    #[arg(long)]
     pub interval: Option<String>,
+    /// The timeout (e.g. 20s, 2min)
+    #[arg(long, default_value = "20s")]
     pub timeout: String,
+    /// Show the command, its environment and everything it printed
+    #[arg(long, short = 'v')]
     pub verbose: bool,
 }
 

@@ -86,29 +86,8 @@ enum AgentCommand {
     /// would give it (the executor's code, without the daemon); exits with
     /// the agent's OCF exit code
     Exec {
-        /// The agent: ocf:PROVIDER:TYPE, lsb:NAME, systemd:UNIT, ...
-        agent: String,
-        /// start, stop, monitor, promote, demote, notify, reload,
-        /// migrate_to, migrate_from, meta-data, validate-all, ...
-        action: String,
-        /// The resource id the agent is told (default: the agent's type)
-        #[arg(long, short = 'r')]
-        resource: Option<String>,
-        /// A parameter, NAME=VALUE (repeatable)
-        #[arg(long = "param", short = 'p', value_name = "NAME=VALUE")]
-        params: Vec<String>,
-        /// A meta-attribute, NAME=VALUE (repeatable)
-        #[arg(long = "meta", short = 'm', value_name = "NAME=VALUE")]
-        meta: Vec<String>,
-        /// The operation's interval, as the agent is told (e.g. 10s)
-        #[arg(long)]
-        interval: Option<String>,
-        /// The timeout (e.g. 20s, 2min)
-        #[arg(long, default_value = "20s")]
-        timeout: String,
-        /// Show the command, its environment and everything it printed
-        #[arg(long, short = 'v')]
-        verbose: bool,
+        #[command(flatten)]
+        args: agent::ExecArgs,
         #[command(flatten)]
         at: agent::Where,
     },
@@ -245,29 +224,8 @@ struct SimulateArgs {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    if let Command::Agent(AgentCommand::Exec {
-        agent,
-        action,
-        resource,
-        params,
-        meta,
-        interval,
-        timeout,
-        verbose,
-        at,
-    }) = cli.command
-    {
-        let args = agent::ExecArgs {
-            agent,
-            action,
-            resource,
-            params,
-            meta,
-            interval,
-            timeout,
-            verbose,
-        };
-        return match agent::exec(&args, &at) {
+    if let Command::Agent(AgentCommand::Exec { args, at }) = &cli.command {
+        return match agent::exec(args, at) {
             Ok(rc) => ExitCode::from(rc as u8),
             Err(e) => {
                 eprintln!("vigil: {e:#}");

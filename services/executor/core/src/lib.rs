@@ -111,6 +111,18 @@ impl Outcome {
     }
 }
 
+/// The execution status that goes with an agent's own exit code 0–9:
+/// "unimplemented" and "not installed" say the operation could not be
+/// performed; every other code is a completed answer.
+pub fn status_of_code(rc: i32) -> vigil_types::OpStatus {
+    use vigil_types::{OpStatus, ocf};
+    match rc {
+        ocf::UNIMPLEMENT_FEATURE => OpStatus::NotSupported,
+        ocf::NOT_INSTALLED => OpStatus::NotInstalled,
+        _ => OpStatus::Done,
+    }
+}
+
 /// The name of an OCF exit code, as operators know them.
 pub fn rc_name(rc: i32) -> &'static str {
     use vigil_types::ocf;

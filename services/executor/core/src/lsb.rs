@@ -97,11 +97,7 @@ pub fn outcome(action: &str, exit: &Exit, output: &str, timeout_ms: u64) -> Outc
     }
     match code {
         0..=7 => {
-            let status = match code {
-                ocf::UNIMPLEMENT_FEATURE => OpStatus::NotSupported,
-                ocf::NOT_INSTALLED => OpStatus::NotInstalled,
-                _ => OpStatus::Done,
-            };
+            let status = crate::status_of_code(code);
             let reason = match code {
                 0 => String::new(),
                 _ => format!("{action} exited with {code} ({})", crate::rc_name(code)),

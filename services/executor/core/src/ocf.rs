@@ -116,11 +116,7 @@ pub fn outcome(exit: &Exit, stderr: &str, timeout_ms: u64) -> Outcome {
     let reason = crate::exit_reason_from(stderr).unwrap_or_default();
     match code {
         ocf::OK..=ocf::FAILED_PROMOTED | ocf::DEGRADED | ocf::DEGRADED_PROMOTED => {
-            let status = match code {
-                ocf::UNIMPLEMENT_FEATURE => OpStatus::NotSupported,
-                ocf::NOT_INSTALLED => OpStatus::NotInstalled,
-                _ => OpStatus::Done,
-            };
+            let status = crate::status_of_code(code);
             Outcome {
                 rc: code,
                 status,

@@ -198,15 +198,8 @@ impl Agents {
             }
             Class::Lsb => self.perform_lsb(&agent.kind, &req.action, timeout).await,
             Class::Systemd => {
-                let (outcome, stdout) = self
-                    .systemd
-                    .perform(&agent.kind, &req.action, timeout)
-                    .await;
-                Performed {
-                    outcome,
-                    stdout,
-                    stderr: String::new(),
-                }
+                self.perform_systemd(&agent.kind, &req.action, timeout)
+                    .await
             }
             Class::Service => {
                 let unit = vigil_executor::systemd::unit_name(&agent.kind);
@@ -215,15 +208,8 @@ impl Agents {
                     Err(_) => false,
                 };
                 if has_unit {
-                    let (outcome, stdout) = self
-                        .systemd
-                        .perform(&agent.kind, &req.action, timeout)
-                        .await;
-                    Performed {
-                        outcome,
-                        stdout,
-                        stderr: String::new(),
-                    }
+                    self.perform_systemd(&agent.kind, &req.action, timeout)
+                        .await
                 } else {
                     self.perform_lsb(&agent.kind, &req.action, timeout).await
                 }
@@ -233,6 +219,15 @@ impl Agents {
                 status: OpStatus::NotSupported,
                 exit_reason: "fence devices are run by vigil-fenced, not by the executor".into(),
             }),
+        }
+    }
+
+    async fn perform_systemd(&self, kind: &str, action: &str, timeout: Duration) -> Performed {
+        let (outcome, stdout) = self.systemd.perform(kind, action, timeout).await;
+        Performed {
+            outcome,
+            stdout,
+            stderr: String::new(),
         }
     }
 

@@ -136,27 +136,12 @@ impl Runtime {
                 action,
                 interval_ms,
                 reply,
-            } => match self.executor.cancel(now, &resource, &action, interval_ms) {
-                Ok(events) => {
-                    let _ = reply.send(Ok(()));
-                    events
-                }
-                Err(e) => {
-                    let _ = reply.send(Err(e.0));
-                    Vec::new()
-                }
-            },
+            } => answer(
+                self.executor.cancel(now, &resource, &action, interval_ms),
+                reply,
+            ),
             Command::CancelJob { id, reply } => {
-                match self.executor.cancel_job(now, JobId(u64::from(id))) {
-                    Ok(events) => {
-                        let _ = reply.send(Ok(()));
-                        events
-                    }
-                    Err(e) => {
-                        let _ = reply.send(Err(e.0));
-                        Vec::new()
-                    }
-                }
+                answer(self.executor.cancel_job(now, JobId(u64::from(id))), reply)
             }
             Command::Forget { resource, reply } => {
                 let r = self.executor.forget(&resource).map_err(|e| e.0);
@@ -267,6 +252,23 @@ impl Runtime {
                     }
                 }
             }
+        }
+    }
+}
+
+/// Replies to a cancellation and passes on what it caused.
+fn answer(
+    result: Result<Vec<Event>, vigil_executor::executor::Refusal>,
+    reply: tokio::sync::oneshot::Sender<Result<(), String>>,
+) -> Vec<Event> {
+    match result {
+        Ok(events) => {
+            let _ = reply.send(Ok(()));
+            events
+        }
+        Err(e) => {
+            let _ = reply.send(Err(e.0));
+            Vec::new()
         }
     }
 }

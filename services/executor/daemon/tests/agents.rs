@@ -301,17 +301,7 @@ async fn recurring_monitor_reports_changes_until_cancelled() {
     assert_eq!(failure[0].rc, ocf::NOT_RUNNING);
     // Cancelled: the job ends and nothing more comes.
     m.cancel("web", "monitor", 200).await.unwrap();
-    let end = tokio::time::timeout(Duration::from_secs(10), async {
-        loop {
-            let s = removed.next().await.unwrap();
-            let a = s.args().unwrap();
-            if a.id == id {
-                return (a.target.to_string(), a.result.to_string());
-            }
-        }
-    })
-    .await
-    .unwrap();
+    let end = common::job_end(&mut removed, id).await;
     assert_eq!(
         end,
         ("web_monitor_200".to_string(), "cancelled".to_string())
@@ -361,18 +351,8 @@ async fn a_stop_cancels_recurring_monitors() {
         .unwrap();
     let (rec, _) = x.run(op("web", agent, "stop")).await;
     assert_eq!(rec.rc, 0);
-    let end = tokio::time::timeout(Duration::from_secs(10), async {
-        loop {
-            let a = removed.next().await.unwrap();
-            let a = a.args().unwrap();
-            if a.id == id {
-                return a.result.to_string();
-            }
-        }
-    })
-    .await
-    .unwrap();
-    assert_eq!(end, "cancelled");
+    let end = common::job_end(&mut removed, id).await;
+    assert_eq!(end.1, "cancelled");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

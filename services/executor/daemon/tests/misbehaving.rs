@@ -4,8 +4,6 @@
 
 mod common;
 
-use std::time::Duration;
-
 use common::{Exec, op};
 use vigil_types::ocf;
 
@@ -74,6 +72,18 @@ async fn none_left(pgid: u32) {
     .await;
 }
 
+async fn no_descriptor_left(x: &Exec, before: usize) {
+    vigil_testkit::eventually("descriptors are closed", async || {
+        let now = x.open_fds();
+        if now <= before {
+            Ok(())
+        } else {
+            Err(format!("{now} open, {before} before"))
+        }
+    })
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hanging_and_stubborn_agents_are_killed_at_their_timeout() {
     const T: &str = "hanging_and_stubborn_agents_are_killed_at_their_timeout";
@@ -101,15 +111,7 @@ async fn hanging_and_stubborn_agents_are_killed_at_their_timeout() {
     // The resource's next operation runs normally.
     let (rec, _) = x.run(op("r", "ocf:vigiltest:Odd", "stop")).await;
     assert_eq!(rec.rc, 0);
-    vigil_testkit::eventually("descriptors are closed", async || {
-        let now = x.open_fds();
-        if now <= fds_before {
-            Ok(())
-        } else {
-            Err(format!("{now} open, {fds_before} before"))
-        }
-    })
-    .await;
+    no_descriptor_left(&x, fds_before).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -199,14 +201,5 @@ async fn garbage_missing_and_unrunnable_agents() {
     vigil_execd::spawn::kill_group(pid_in(&pidfile));
     none_left(pid_in(&pidfile)).await;
     x.daemon.assert_running();
-    vigil_testkit::eventually("descriptors are closed", async || {
-        let now = x.open_fds();
-        if now <= fds_before {
-            Ok(())
-        } else {
-            Err(format!("{now} open, {fds_before} before"))
-        }
-    })
-    .await;
-    tokio::time::sleep(Duration::from_millis(10)).await;
+    no_descriptor_left(&x, fds_before).await;
 }

@@ -157,17 +157,7 @@ impl Exec {
         })
         .await
         .unwrap_or_else(|_| panic!("no result for {} {}", op.resource, op.action));
-        let result = tokio::time::timeout(Duration::from_secs(10), async {
-            loop {
-                let sig = removed.next().await.expect("the signal stream");
-                let args = sig.args().unwrap();
-                if args.id == id {
-                    return args.result.to_string();
-                }
-            }
-        })
-        .await
-        .expect("the job ends");
+        let (_target, result) = job_end(&mut removed, id).await;
         (record, result)
     }
 
@@ -204,6 +194,24 @@ impl Exec {
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.daemon.log).unwrap_or_default()
     }
+}
+
+/// Waits for job `id`'s JobRemoved: (target, result).
+pub async fn job_end(
+    removed: &mut vigil_dbus::executor::JobRemovedStream,
+    id: u32,
+) -> (String, String) {
+    tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            let sig = removed.next().await.expect("the signal stream");
+            let args = sig.args().unwrap();
+            if args.id == id {
+                return (args.target.to_string(), args.result.to_string());
+            }
+        }
+    })
+    .await
+    .expect("the job ends")
 }
 
 /// One operation to run.
