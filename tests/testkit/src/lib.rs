@@ -16,6 +16,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 pub mod nspawn;
+pub mod polkit;
 
 /// How long to wait for anything the cluster should do by itself.
 /// Generous: tests run in parallel on small machines; speed is measured

@@ -382,70 +382,14 @@ async fn a_large_cib_replicates_and_an_oversized_one_is_refused() {
     assert_eq!(c.converged(&[1, 2, 3]).await, before);
 }
 
-/// A stand-in for polkit on a test bus: allows `org.vigil.cib1.modify`
-/// when `allow` is set.
-struct FakePolkit {
-    allow: bool,
-}
-
-#[zbus::interface(name = "org.freedesktop.PolicyKit1.Authority")]
-impl FakePolkit {
-    #[allow(clippy::type_complexity)]
-    fn check_authorization(
-        &self,
-        _subject: (
-            String,
-            std::collections::HashMap<String, zbus::OwnedVariant>,
-        ),
-        action_id: String,
-        _details: std::collections::HashMap<String, String>,
-        _flags: u32,
-        _cancellation_id: String,
-    ) -> (bool, bool, std::collections::HashMap<String, String>) {
-        (
-            self.allow && action_id == "org.vigil.cib1.modify",
-            false,
-            Default::default(),
-        )
-    }
-}
-
-/// Serves a [`FakePolkit`] on `bus` until the connection is dropped.
-async fn fake_polkit(bus: &str, allow: bool) -> zbus::Connection {
-    zbus::connection::Builder::address(bus)
-        .name("org.freedesktop.PolicyKit1")
-        .serve_at(
-            "/org/freedesktop/PolicyKit1/Authority",
-            FakePolkit { allow },
-        )
-        .build()
-        .await
-        .expect("start the fake polkit")
-}
-
-/// `dbus-send` as user nobody on `bus`, calling `method` of the CIB with
-/// `args` (dbus-send's `type:value`): (success, output and errors).
+/// `dbus-send` as user nobody on `bus`, calling `method` of the CIB.
 fn as_nobody(bus: &str, method: &str, args: &[&str]) -> (bool, String) {
-    let out = Command::new("setpriv")
-        .args([
-            "--reuid=65534",
-            "--regid=65534",
-            "--clear-groups",
-            "dbus-send",
-        ])
-        .arg(format!("--bus={bus}"))
-        .args(["--print-reply", "--dest=org.vigil.cib1", "/org/vigil/cib1"])
-        .arg(format!("org.vigil.cib1.Manager.{method}"))
-        .args(args)
-        .output()
-        .expect("run dbus-send as nobody");
-    (
-        out.status.success(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
+    vigil_testkit::polkit::as_nobody(
+        bus,
+        "org.vigil.cib1",
+        "/org/vigil/cib1",
+        &format!("org.vigil.cib1.Manager.{method}"),
+        args,
     )
 }
 
@@ -455,16 +399,7 @@ async fn a_caller_that_is_not_root_needs_polkit_and_the_acls() {
     let Some(membershipd) = binaries(test) else {
         return;
     };
-    let nobody_can = Command::new("setpriv")
-        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "true"])
-        .status()
-        .is_ok_and(|s| s.success());
-    if !nobody_can {
-        assert!(
-            std::env::var_os("VIGIL_REQUIRE_ALL").is_none(),
-            "{test}: needs root and setpriv (VIGIL_REQUIRE_ALL is set)"
-        );
-        eprintln!("SKIPPED {test}: needs root and setpriv to call as another user");
+    if !vigil_testkit::polkit::can_call_as_nobody(test) {
         return;
     }
     let nodes = Nodes::with_open_buses(48, 1, "[timings]\ntoken = \"5s\"\n");
@@ -529,7 +464,7 @@ async fn a_caller_that_is_not_root_needs_polkit_and_the_acls() {
     );
     assert!(!ok && out.contains("polkit"), "{out}");
     // Polkit says no.
-    let polkit = fake_polkit(&bus, false).await;
+    let polkit = vigil_testkit::polkit::fake(&bus, None).await;
     let (ok, out) = as_nobody(
         &bus,
         "Modify",
@@ -538,7 +473,7 @@ async fn a_caller_that_is_not_root_needs_polkit_and_the_acls() {
     assert!(!ok && out.contains("not allowed"), "{out}");
     drop(polkit);
     // Polkit says yes: the ACLs decide.
-    let _polkit = fake_polkit(&bus, true).await;
+    let _polkit = vigil_testkit::polkit::fake(&bus, Some("org.vigil.cib1.modify")).await;
     let (ok, out) = as_nobody(
         &bus,
         "Modify",

@@ -67,6 +67,14 @@ pub struct UnitState {
     pub sub: String,
 }
 
+async fn proxy(conn: &zbus::Connection) -> Result<SystemdManagerProxy<'static>, String> {
+    SystemdManagerProxy::builder(conn)
+        .cache_properties(CacheProperties::No)
+        .build()
+        .await
+        .map_err(|e| format!("cannot reach systemd: {e}"))
+}
+
 impl Systemd {
     pub fn new(address: Option<String>, runtime_dir: PathBuf) -> Systemd {
         Systemd {
@@ -80,16 +88,24 @@ impl Systemd {
         let conn = self
             .conn
             .get_or_try_init(|| async {
-                let builder = vigil_runtime::bus_builder(self.address.as_deref());
-                builder.build().await
+                let conn = vigil_runtime::bus_builder(self.address.as_deref())
+                    .build()
+                    .await
+                    .map_err(|e| format!("cannot reach systemd on the bus: {e}"))?;
+                // systemd sends JobRemoved only to subscribed clients, and
+                // refuses a second subscription of the same connection:
+                // subscribe once, for the connection's life.
+                let mgr = proxy(&conn).await?;
+                match mgr.subscribe().await {
+                    Ok(()) => {}
+                    Err(zbus::Error::MethodError(name, _, _))
+                        if name.as_str() == "org.freedesktop.systemd1.AlreadySubscribed" => {}
+                    Err(e) => return Err(format!("cannot subscribe to systemd's jobs: {e}")),
+                }
+                Ok(conn)
             })
-            .await
-            .map_err(|e| format!("cannot reach systemd on the bus: {e}"))?;
-        SystemdManagerProxy::builder(conn)
-            .cache_properties(CacheProperties::No)
-            .build()
-            .await
-            .map_err(|e| format!("cannot reach systemd: {e}"))
+            .await?;
+        proxy(conn).await
     }
 
     /// Whether systemd answers.
@@ -167,11 +183,15 @@ impl Systemd {
             }
             "stop" => {
                 let s = self.state(unit).await?;
-                if s.load == "not-found" || s.active == "inactive" {
+                let outcome = if s.load == "not-found" || s.active == "inactive" {
                     Outcome::done(ocf::OK)
                 } else {
                     self.job(unit, "stop").await?
+                };
+                if outcome.rc == ocf::OK {
+                    self.take_back(unit).await?;
                 }
+                outcome
             }
             "meta-data" => {
                 let (u, s) = self.unit(unit).await?;
@@ -218,10 +238,27 @@ impl Systemd {
             .map_err(|e| format!("systemd cannot reload its configuration: {e}"))
     }
 
+    /// Removes the runtime drop-in of a stopped unit (and reloads systemd),
+    /// leaving the unit as it was before the cluster took it.
+    async fn take_back(&self, unit: &str) -> Result<(), String> {
+        let dir = self.runtime_dir.join(format!("{unit}.d"));
+        let path = dir.join(contract::DROP_IN_NAME);
+        if !path.exists() {
+            return Ok(());
+        }
+        std::fs::remove_file(&path)
+            .map_err(|e| format!("cannot remove {}: {e}", path.display()))?;
+        let _ = std::fs::remove_dir(&dir);
+        self.manager()
+            .await?
+            .reload()
+            .await
+            .map_err(|e| format!("systemd cannot reload its configuration: {e}"))
+    }
+
     /// Runs a start or stop job and waits for its end.
     async fn job(&self, unit: &str, action: &str) -> Result<Outcome, String> {
         let mgr = self.manager().await?;
-        mgr.subscribe().await.map_err(|e| e.to_string())?;
         let mut removed = mgr.receive_job_removed().await.map_err(|e| e.to_string())?;
         let job = match action {
             "start" => mgr.start_unit(unit, "replace").await,

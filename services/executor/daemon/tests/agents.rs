@@ -506,3 +506,83 @@ async fn bad_requests_are_refused_and_change_nothing() {
         "a refusal changes nothing"
     );
 }
+
+/// `busctl` as user nobody on the executor's bus.
+fn busctl_as_nobody(x: &Exec, args: &[&str]) -> (bool, String) {
+    let out = std::process::Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "busctl"])
+        .arg(format!("--address={}", x.bus.address()))
+        .args([
+            "call",
+            "org.vigil.executor1",
+            "/org/vigil/executor1",
+            "org.vigil.executor1.Manager",
+        ])
+        .args(args)
+        .output()
+        .expect("run busctl as nobody");
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_caller_that_is_not_root_needs_polkit_to_run_agents() {
+    const T: &str = "a_caller_that_is_not_root_needs_polkit_to_run_agents";
+    if !vigil_testkit::polkit::can_call_as_nobody(T) {
+        return;
+    }
+    let Some(x) = Exec::start_open(T).await else {
+        return;
+    };
+    let execute = [
+        "Execute",
+        "ssstta{ss}a{ss}a{sv}",
+        "web",
+        "ocf:heartbeat:Dummy",
+        "monitor",
+        "0",
+        "0",
+        "0",
+        "0",
+        "0",
+    ];
+    // Reading is open; running an agent is not, without polkit's word.
+    // (busctl prints every AccessDenied as "Access denied"; dbus-send shows
+    // the daemon's message.)
+    let (ok, out) = busctl_as_nobody(&x, &["ListResources"]);
+    assert!(ok, "{out}");
+    let (ok, out) = busctl_as_nobody(&x, &execute);
+    assert!(!ok && out.contains("Access denied"), "{out}");
+    let forget = |bus: &str| {
+        vigil_testkit::polkit::as_nobody(
+            bus,
+            "org.vigil.executor1",
+            "/org/vigil/executor1",
+            "org.vigil.executor1.Manager.ForgetResource",
+            &["string:web"],
+        )
+    };
+    let (ok, out) = forget(x.bus.address());
+    assert!(
+        !ok && out.contains("polkit did not answer") && out.contains("org.vigil.executor1.execute"),
+        "{out}"
+    );
+    {
+        let _polkit = vigil_testkit::polkit::fake(x.bus.address(), None).await;
+        let (ok, out) = forget(x.bus.address());
+        assert!(
+            !ok && out.contains("'nobody' (uid 65534) is not allowed to run resource agents"),
+            "{out}"
+        );
+    }
+    let _polkit =
+        vigil_testkit::polkit::fake(x.bus.address(), Some("org.vigil.executor1.execute")).await;
+    let (ok, out) = busctl_as_nobody(&x, &execute);
+    assert!(ok && out.contains("/org/vigil/executor1/job/"), "{out}");
+}

@@ -64,6 +64,14 @@ async fn lsb_scripts_compliant_or_not() {
     assert_eq!(rec.rc, ocf::UNIMPLEMENT_FEATURE, "{rec:?}");
     let (rec, _) = x.run(op("web", "lsb:web", "stop")).await;
     assert_eq!(rec.rc, 0);
+    // `service:` is the init script where systemd has no such unit (here
+    // there is no systemd at all).
+    let (rec, _) = x.run(op("svc", "service:web", "start")).await;
+    assert_eq!(rec.rc, 0, "{rec:?}");
+    let (rec, _) = x.run(op("svc", "service:web", "monitor")).await;
+    assert_eq!(rec.rc, ocf::OK, "{rec:?}");
+    let (rec, _) = x.run(op("svc", "service:web", "stop")).await;
+    assert_eq!(rec.rc, 0, "{rec:?}");
 
     // A sloppy one, by its full path: the failed duplicate start and stop
     // are checked against status and succeed.

@@ -64,10 +64,28 @@ impl Exec {
         prepare: impl FnOnce(&Path),
         wrap: impl FnOnce(&mut Vec<String>),
     ) -> Option<Exec> {
+        Exec::start_full(test, prepare, wrap, false).await
+    }
+
+    /// Starts the daemon on a bus every user may use.
+    pub async fn start_open(test: &str) -> Option<Exec> {
+        Exec::start_full(test, |_| {}, |_| {}, true).await
+    }
+
+    async fn start_full(
+        test: &str,
+        prepare: impl FnOnce(&Path),
+        wrap: impl FnOnce(&mut Vec<String>),
+        open: bool,
+    ) -> Option<Exec> {
         if !vigil_testkit::dbus_daemon_available(test) {
             return None;
         }
         let dir = tempfile::tempdir().unwrap();
+        if open {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
         let ocf_root = dir.path().join("ocf");
         std::fs::create_dir_all(ocf_root.join("resource.d/vigiltest")).unwrap();
         for link in ["lib", "resource.d/heartbeat", "resource.d/pacemaker"] {
@@ -78,7 +96,11 @@ impl Exec {
         }
         prepare(&ocf_root);
         let state_dir = dir.path().join("agent-state");
-        let bus = Bus::start(&dir.path().join("bus"));
+        let bus = if open {
+            Bus::start_open(&dir.path().join("bus"))
+        } else {
+            Bus::start(&dir.path().join("bus"))
+        };
         let mut argv: Vec<String> = vec![
             env!("CARGO_BIN_EXE_vigil-execd").to_string(),
             "--bus".into(),
