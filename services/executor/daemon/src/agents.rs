@@ -189,7 +189,12 @@ impl Agents {
         let timeout = Duration::from_millis(req.timeout());
         match agent.class {
             Class::Ocf => {
-                let ran = spawn::run(&self.ocf_invocation(req, agent)).await;
+                let mut inv = self.ocf_invocation(req, agent);
+                if req.action == "reload-agent" && !self.has_action(agent, "reload-agent").await {
+                    // OCF 1.0 agents know only "reload" for the same job.
+                    inv.args = vec!["reload".to_string()];
+                }
+                let ran = spawn::run(&inv).await;
                 Performed {
                     outcome: ocf::outcome(&ran.exit, &ran.stderr, req.timeout()),
                     stdout: ran.stdout,
@@ -308,6 +313,19 @@ impl Agents {
             m.insert(agent.clone(), (mtime, p.stdout.clone()));
         }
         Ok(p.stdout)
+    }
+
+    /// Whether the agent's metadata lists `action` (true when it cannot
+    /// be read: the agent then answers for itself).
+    async fn has_action(&self, agent: &AgentRef, action: &str) -> bool {
+        // Boxed: metadata runs the agent through `perform`, which asks this.
+        match Box::pin(self.metadata(agent))
+            .await
+            .map(|xml| metadata::parse(&xml))
+        {
+            Ok(Ok(md)) => md.action(action).is_some(),
+            _ => true,
+        }
     }
 
     /// Checks a resource's parameters: against the agent's metadata, then

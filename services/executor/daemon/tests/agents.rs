@@ -42,6 +42,10 @@ async fn real_ocf_agents_start_monitor_stop() {
         );
         let (rec, _) = x.run(op(r, agent, "monitor")).await;
         assert_eq!(rec.rc, ocf::OK, "{agent} monitor");
+        // heartbeat's Dummy (OCF 1.0) knows only "reload": reload-agent
+        // becomes reload; pacemaker's knows reload-agent.
+        let (rec, _) = x.run(op(r, agent, "reload-agent")).await;
+        assert_eq!(rec.rc, ocf::OK, "{agent} reload-agent: {rec:?}");
         let (rec, _) = x.run(op(r, agent, "stop")).await;
         assert_eq!((rec.rc, rec.note.as_str()), (0, ""), "{agent} stop");
         let (rec, _) = x.run(op(r, agent, "stop")).await;
