@@ -10,6 +10,7 @@ const CORE: &[&str] = &[
     "services/scheduler/core",
     "services/membership/core",
     "services/executor/core",
+    "services/fencer/core",
 ];
 const FORBIDDEN_CRATES: &[&str] = &[
     "tokio",
