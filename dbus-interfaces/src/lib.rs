@@ -5,4 +5,5 @@
 
 pub mod cib;
 pub mod executor;
+pub mod fencing;
 pub mod membership;

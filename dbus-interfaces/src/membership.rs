@@ -184,6 +184,28 @@ impl GroupChannel {
         ))
     }
 
+    /// [`GroupChannel::open`], trying again every second until the
+    /// membership daemon answers; `waiting` is called once, with the
+    /// first error, when it does not at once (to tell the operator).
+    pub async fn open_when_ready(
+        bus: &zbus::Connection,
+        group: &str,
+        waiting: impl FnOnce(&zbus::Error),
+    ) -> (GroupChannel, mpsc::UnboundedReceiver<GroupEvent>) {
+        let mut waiting = Some(waiting);
+        loop {
+            match GroupChannel::open(bus, group).await {
+                Ok(c) => return c,
+                Err(e) => {
+                    if let Some(w) = waiting.take() {
+                        w(&e);
+                    }
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            }
+        }
+    }
+
     /// This node's id.
     pub fn node(&self) -> u32 {
         self.node

@@ -343,26 +343,15 @@ async fn join(
     bus: zbus::Connection,
     done: oneshot::Sender<(GroupChannel, mpsc::UnboundedReceiver<GroupEvent>)>,
 ) {
-    let mut said = false;
-    loop {
-        match GroupChannel::open(&bus, GROUP).await {
-            Ok(c) => {
-                tracing::info!(node = c.0.node(), "joined the membership group {GROUP}");
-                let _ = done.send(c);
-                return;
-            }
-            Err(e) => {
-                if !said {
-                    tracing::warn!(
-                        "cannot join the membership group {GROUP} ({e}); is vigil-membershipd running? Trying again every second"
-                    );
-                    vigil_runtime::notify_status("waiting for vigil-membershipd");
-                    said = true;
-                }
-                tokio::time::sleep(Duration::from_secs(1)).await;
-            }
-        }
-    }
+    let c = GroupChannel::open_when_ready(&bus, GROUP, |e| {
+        tracing::warn!(
+            "cannot join the membership group {GROUP} ({e}); is vigil-membershipd running? Trying again every second"
+        );
+        vigil_runtime::notify_status("waiting for vigil-membershipd");
+    })
+    .await;
+    tracing::info!(node = c.0.node(), "joined the membership group {GROUP}");
+    let _ = done.send(c);
 }
 
 fn tuple(v: CibVersion) -> Version {

@@ -1,0 +1,458 @@
+//! vigil-fenced on three nodes (each with its membership and CIB daemons),
+//! driven over the bus: topology fallbacks, a device that times out, one
+//! that lies, a missing agent, concurrent requests for one target, and a
+//! request while its executioner dies. Each checks the history, the same
+//! on every node, and that the target was fenced exactly once.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use vigil_dbus::fencing::{HistoryEntry, ManagerProxy};
+use vigil_testkit::{Daemon, Nodes, dbus_daemon_available, eventually, sibling_binary};
+
+const FENCED: &str = env!("CARGO_BIN_EXE_vigil-fenced");
+
+/// A fence agent for the tests. Parameters: `log` (each fencing action is
+/// appended as `ACTION TARGET`), `mode` (ok, fail, hang, lie), `state`
+/// (a directory of power states, one file per target).
+const AGENT: &str = r#"#!/bin/sh
+action=; port=; log=; mode=ok; state=
+while IFS= read -r line; do
+    case "$line" in
+    action=*) action=${line#action=} ;;
+    port=*) port=${line#port=} ;;
+    log=*) log=${line#log=} ;;
+    mode=*) mode=${line#mode=} ;;
+    state=*) state=${line#state=} ;;
+    esac
+done
+case "$action" in
+metadata)
+    cat <<'XML'
+<?xml version="1.0" ?>
+<resource-agent name="fence_test" shortdesc="A fence agent for tests">
+<parameters>
+<parameter name="port" unique="0" required="0"><content type="string"/></parameter>
+<parameter name="log" unique="0" required="0"><content type="string"/></parameter>
+<parameter name="mode" unique="0" required="0"><content type="string" default="ok"/></parameter>
+<parameter name="state" unique="0" required="0"><content type="string"/></parameter>
+</parameters>
+<actions>
+<action name="on"/><action name="off"/><action name="reboot"/><action name="status"/>
+<action name="list"/><action name="monitor"/><action name="metadata"/>
+</actions>
+</resource-agent>
+XML
+    exit 0 ;;
+list) echo "n1"; echo "n2"; echo "n3"; exit 0 ;;
+monitor) exit 0 ;;
+status)
+    [ -n "$state" ] && [ "$(cat "$state/$port" 2>/dev/null)" = off ] && exit 2
+    exit 0 ;;
+esac
+[ -n "$log" ] && echo "$action $port $mode" >> "$log"
+case "$mode" in
+fail) echo "ERROR: the switch refused" >&2; exit 1 ;;
+hang) sleep 1000 ;;
+lie) exit 0 ;;
+esac
+[ -n "$state" ] && case "$action" in
+off) echo off > "$state/$port" ;;
+on|reboot) echo on > "$state/$port" ;;
+esac
+exit 0
+"#;
+
+struct Node {
+    membership: Option<Daemon>,
+    cib: Option<Daemon>,
+    fenced: Option<Daemon>,
+}
+
+/// Fields drop in order: the daemons before the directory of their logs.
+struct Cluster {
+    running: Vec<Node>,
+    nodes: Nodes,
+    agents: PathBuf,
+    log: PathBuf,
+    state: PathBuf,
+}
+
+fn binaries(test: &str) -> Option<(PathBuf, PathBuf)> {
+    if !dbus_daemon_available(test) {
+        return None;
+    }
+    Some((
+        sibling_binary(test, FENCED, "vigil-membershipd")?,
+        sibling_binary(test, FENCED, "vigil-cibd")?,
+    ))
+}
+
+impl Cluster {
+    async fn start(test: &str, octet: u8, devices: &str) -> Option<Cluster> {
+        let (membershipd, cibd) = binaries(test)?;
+        let nodes = Nodes::with_config(octet, 3, "[timings]\ntoken = \"2s\"\n");
+        let agents = nodes.dir().join("agents");
+        std::fs::create_dir_all(&agents).unwrap();
+        write_exec(&agents.join("fence_test"), AGENT);
+        let log = nodes.dir().join("fencing.log");
+        let state = nodes.dir().join("power");
+        std::fs::create_dir_all(&state).unwrap();
+        let mut c = Cluster {
+            running: Vec::new(),
+            nodes,
+            agents,
+            log,
+            state,
+        };
+        for id in 1..=3 {
+            let membership = c.nodes.start_membership(&membershipd, id).await;
+            let mut cmd = Command::new(&cibd);
+            cmd.arg("--bus")
+                .arg(c.nodes.bus(id))
+                .arg("--state-dir")
+                .arg(c.nodes.state(id, "cib"))
+                .arg("--node-name")
+                .arg(format!("n{id}"));
+            let cib = Daemon::start(
+                &format!("vigil-cibd of n{id}"),
+                cmd,
+                &c.nodes.log(id, "cib"),
+            );
+            c.nodes.wait_for_name(&cib, id, "org.vigil.cib1").await;
+            c.running.push(Node {
+                membership: Some(membership),
+                cib: Some(cib),
+                fenced: None,
+            });
+        }
+        // The configuration, through node 1's CIB.
+        let conn = c.nodes.connect(1).await;
+        let cib = vigil_dbus::cib::ManagerProxy::new(&conn).await.unwrap();
+        eventually("the CIB to be in step", async || match cib.synced().await {
+            Ok(true) => Ok(()),
+            other => Err(format!("{other:?}")),
+        })
+        .await;
+        let config = devices
+            .replace("LOG", c.log.to_str().unwrap())
+            .replace("STATE", c.state.to_str().unwrap());
+        cib.replace("configuration", "", &config)
+            .await
+            .expect("load the configuration");
+        for id in 1..=3 {
+            c.start_fenced(id).await;
+        }
+        Some(c)
+    }
+
+    async fn start_fenced(&mut self, id: u32) {
+        let mut cmd = Command::new(FENCED);
+        cmd.arg("--bus")
+            .arg(self.nodes.bus(id))
+            .arg("--node-name")
+            .arg(format!("n{id}"))
+            .arg("--agent-dir")
+            .arg(&self.agents)
+            .env("RUST_LOG", "debug,zbus=warn");
+        let d = Daemon::start(
+            &format!("vigil-fenced of n{id}"),
+            cmd,
+            &self.nodes.log(id, "fenced"),
+        );
+        self.nodes.wait_for_name(&d, id, "org.vigil.fencing1").await;
+        self.running[id as usize - 1].fenced = Some(d);
+    }
+
+    async fn fencer(&self, id: u32) -> ManagerProxy<'static> {
+        let conn = self.nodes.connect(id).await;
+        ManagerProxy::new(&conn).await.unwrap()
+    }
+
+    /// Waits until every running fencer has `n` history entries, all the
+    /// same, and returns them.
+    async fn history(&self, ids: &[u32], n: usize) -> Vec<HistoryEntry> {
+        let mut fencers = Vec::new();
+        for id in ids {
+            fencers.push(self.fencer(*id).await);
+        }
+        eventually("the same fence history on every node", async || {
+            let mut first: Option<Vec<HistoryEntry>> = None;
+            for (i, f) in fencers.iter().enumerate() {
+                let h = f.history("").await.map_err(|e| e.to_string())?;
+                if h.len() != n {
+                    return Err(format!("n{} has {} entries: {h:?}", ids[i], h.len()));
+                }
+                match &first {
+                    None => first = Some(h),
+                    Some(f0) if *f0 != h => {
+                        return Err(format!("histories differ: {f0:?} / {h:?}"));
+                    }
+                    Some(_) => {}
+                }
+            }
+            Ok(first.unwrap_or_default())
+        })
+        .await
+    }
+
+    /// The fencing actions the agent performed.
+    fn actions(&self) -> Vec<String> {
+        std::fs::read_to_string(&self.log)
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_string)
+            .collect()
+    }
+
+    /// Asks node `id` to fence `target` and waits for the job's result.
+    async fn fence(
+        &self,
+        id: u32,
+        target: &str,
+        action: &str,
+        options: HashMap<&str, zbus::Variant<'_>>,
+    ) -> String {
+        let f = self.fencer(id).await;
+        let mut removed = f.receive_job_removed().await.unwrap();
+        let (job, _) = f.fence(target, action, options).await.expect("fence");
+        tokio::time::timeout(Duration::from_secs(40), async {
+            loop {
+                let s = removed.next().await.unwrap();
+                let a = s.args().unwrap();
+                if a.id == job {
+                    return a.result.to_string();
+                }
+            }
+        })
+        .await
+        .expect("the job ends")
+    }
+}
+
+fn write_exec(path: &Path, body: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::write(path, body).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+fn device(id: &str, mode: &str, extra: &str) -> String {
+    format!(
+        r#"<primitive id="{id}" class="stonith" type="fence_test"><instance_attributes id="{id}-a">
+          <nvpair id="{id}-l" name="log" value="LOG"/><nvpair id="{id}-m" name="mode" value="{mode}"/>
+          <nvpair id="{id}-s" name="state" value="STATE"/><nvpair id="{id}-r" name="pcmk_off_retries" value="0"/>
+          <nvpair id="{id}-rr" name="pcmk_reboot_retries" value="0"/>{extra}</instance_attributes></primitive>"#
+    )
+}
+
+fn configuration(devices: &[String], topology: &str) -> String {
+    format!(
+        r#"<configuration><crm_config/><nodes>
+          <node id="1" uname="n1"/><node id="2" uname="n2"/><node id="3" uname="n3"/></nodes>
+          <resources>{}</resources><constraints/>
+          <fencing-topology>{topology}</fencing-topology></configuration>"#,
+        devices.join("")
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn topology_falls_back_past_a_failing_and_a_lying_device() {
+    const T: &str = "topology_falls_back_past_a_failing_and_a_lying_device";
+    let config = configuration(
+        &[
+            device("broken", "fail", ""),
+            device("liar", "lie", ""),
+            device("good", "ok", ""),
+        ],
+        r#"<fencing-level id="l1" target="n3" index="1" devices="broken"/>
+           <fencing-level id="l2" target="n3" index="2" devices="liar"/>
+           <fencing-level id="l3" target="n3" index="3" devices="good"/>"#,
+    );
+    let Some(c) = Cluster::start(T, 61, &config).await else {
+        return;
+    };
+    let result = c.fence(1, "n3", "off", HashMap::new()).await;
+    assert_eq!(result, "done");
+    let h = c.history(&[1, 2, 3], 1).await;
+    let e = &h[0];
+    assert_eq!(
+        (e.target.as_str(), e.action.as_str(), e.outcome.as_str()),
+        ("n3", "off", "done")
+    );
+    assert_eq!(e.devices, ["good"]);
+    assert_eq!((e.origin.as_str(), e.executioner.as_str()), ("n1", "n1"));
+    assert_eq!(
+        c.actions(),
+        ["off n3 fail", "off n3 lie", "off n3 ok"],
+        "each level once, in order"
+    );
+    let log = std::fs::read_to_string(c.nodes.log(1, "fenced")).unwrap();
+    assert!(
+        log.contains("its status says it is still on"),
+        "the lie is reported:\n{log}"
+    );
+    // Everyone sees the node's power state: off.
+    assert_eq!(
+        std::fs::read_to_string(c.state.join("n3")).unwrap().trim(),
+        "off"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_device_that_times_out_and_a_missing_agent_fail_the_operation() {
+    const T: &str = "a_device_that_times_out_and_a_missing_agent_fail_the_operation";
+    let missing = r#"<primitive id="gone" class="stonith" type="fence_nope"/>"#.to_string();
+    let config = configuration(
+        &[
+            device(
+                "slow",
+                "hang",
+                r#"<nvpair id="t" name="pcmk_off_timeout" value="1s"/>"#,
+            ),
+            missing,
+        ],
+        r#"<fencing-level id="l1" target="n2" index="1" devices="slow"/>
+           <fencing-level id="l2" target="n2" index="2" devices="gone"/>"#,
+    );
+    let Some(c) = Cluster::start(T, 62, &config).await else {
+        return;
+    };
+    let started = std::time::Instant::now();
+    let result = c.fence(3, "n2", "off", HashMap::new()).await;
+    assert_eq!(result, "failed");
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "{:?}",
+        started.elapsed()
+    );
+    let h = c.history(&[1, 2, 3], 1).await;
+    let e = &h[0];
+    assert_eq!(e.outcome, "failed");
+    assert!(
+        e.reason.contains("level 1: slow") && e.reason.contains("timed out"),
+        "{}",
+        e.reason
+    );
+    assert!(
+        e.reason.contains("level 2: gone") && e.reason.contains("not installed"),
+        "{}",
+        e.reason
+    );
+    assert_eq!(c.actions(), ["off n2 hang"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_requests_from_two_nodes_fence_once() {
+    const T: &str = "concurrent_requests_from_two_nodes_fence_once";
+    let config = configuration(
+        &[device(
+            "psu",
+            "ok",
+            r#"<nvpair id="d" name="pcmk_delay_base" value="1s"/>"#,
+        )],
+        "",
+    );
+    let Some(c) = Cluster::start(T, 63, &config).await else {
+        return;
+    };
+    let (a, b) = tokio::join!(
+        c.fence(1, "n3", "reboot", HashMap::new()),
+        c.fence(2, "n3", "reboot", HashMap::new())
+    );
+    assert_eq!((a.as_str(), b.as_str()), ("done", "done"));
+    let h = c.history(&[1, 2, 3], 1).await;
+    assert_eq!(h[0].requests, 2, "{h:?}");
+    assert_eq!(c.actions(), ["reboot n3 ok"], "fenced exactly once");
+    // The devices and who they fence.
+    let f = c.fencer(2).await;
+    assert_eq!(f.devices_for("n1").await.unwrap(), ["psu"]);
+    let devices = f.devices().await.unwrap();
+    assert_eq!(devices[0].0, "psu");
+    assert_eq!(f.monitor_device("psu").await.unwrap().0, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_survives_its_executioner_dying() {
+    const T: &str = "a_request_survives_its_executioner_dying";
+    let config = configuration(&[device("psu", "ok", "")], "");
+    let Some(mut c) = Cluster::start(T, 64, &config).await else {
+        return;
+    };
+    // n1 asks (and so runs it) with a delay, then dies before fencing.
+    let f1 = c.fencer(1).await;
+    let options = HashMap::from([("delay-ms", zbus::Variant::from(3_000u64))]);
+    f1.fence("n3", "off", options).await.unwrap();
+    let f2 = c.fencer(2).await;
+    eventually("the operation to be known everywhere", async || {
+        let p = f2.pending().await.map_err(|e| e.to_string())?;
+        if p.len() == 1 {
+            Ok(())
+        } else {
+            Err(format!("{p:?}"))
+        }
+    })
+    .await;
+    let n1 = &mut c.running[0];
+    n1.fenced.take().unwrap().kill();
+    n1.cib.take().unwrap().kill();
+    n1.membership.take().unwrap().kill();
+    let h = c.history(&[2, 3], 1).await;
+    let e = &h[0];
+    assert_eq!(
+        (
+            e.outcome.as_str(),
+            e.origin.as_str(),
+            e.executioner.as_str()
+        ),
+        ("done", "n1", "n2"),
+        "{e:?}"
+    );
+    assert_eq!(c.actions(), ["off n3 ok"], "fenced exactly once");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_requests_and_confirmation() {
+    const T: &str = "bad_requests_and_confirmation";
+    let config = configuration(&[device("psu", "ok", "")], "");
+    let Some(c) = Cluster::start(T, 65, &config).await else {
+        return;
+    };
+    let f = c.fencer(1).await;
+    let e = f
+        .fence("n9", "off", HashMap::new())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("unknown node \"n9\"") && e.contains("n1, n2, n3"),
+        "{e}"
+    );
+    let e = f
+        .fence("n2", "explode", HashMap::new())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("unknown fencing action"), "{e}");
+    let e = f
+        .fence(
+            "n2",
+            "off",
+            HashMap::from([("soon", zbus::Variant::from(1u64))]),
+        )
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("unknown option \"soon\""), "{e}");
+    let e = f.monitor_device("nothing").await.unwrap_err().to_string();
+    assert!(e.contains("no fence device \"nothing\""), "{e}");
+    f.confirm("n2").await.unwrap();
+    let h = c.history(&[1, 2, 3], 1).await;
+    assert_eq!(
+        (h[0].target.as_str(), h[0].outcome.as_str()),
+        ("n2", "confirmed")
+    );
+    assert!(c.actions().is_empty(), "confirming runs no device");
+}
