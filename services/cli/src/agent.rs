@@ -37,6 +37,8 @@ impl Where {
         c.ocf_root = self.ocf_root.clone();
         c.lsb_dir = self.lsb_dir.clone();
         c.agent_state_dir = self.agent_state_dir.clone();
+        // Fence devices' monitors go through the fencer on this bus.
+        c.node_bus = vigil_runtime::bus_address(None);
         Agents::new(c)
     }
 }

@@ -11,11 +11,14 @@
 //!   get|set|unset` read and change the CIB through the CIB daemon;
 //!   `vigil cib diff` compares two CIB files;
 //! - `vigil agent list|meta|exec` lists resource agents, shows their
-//!   metadata and runs one action by hand, as the executor would.
+//!   metadata and runs one action by hand, as the executor would;
+//! - `vigil fence NODE`, `vigil fence history|confirm` and `vigil stonith
+//!   list|show` use the fencer.
 
 mod agent;
 mod cib;
 mod cluster;
+mod fence;
 mod membership;
 mod simulate;
 
@@ -58,6 +61,63 @@ enum Command {
     /// one by hand
     #[command(subcommand)]
     Agent(AgentCommand),
+    /// Fence a node (`vigil fence NODE`), or read the fence history
+    Fence(FenceArgs),
+    /// Fence devices
+    #[command(subcommand)]
+    Stonith(StonithCommand),
+}
+
+#[derive(Parser, Debug)]
+#[command(args_conflicts_with_subcommands = true)]
+struct FenceArgs {
+    #[command(subcommand)]
+    command: Option<FenceCommand>,
+    /// The node to fence
+    node: Option<String>,
+    /// off, reboot or on (on unfences)
+    #[arg(long, default_value = "reboot")]
+    action: String,
+    /// Wait this long before fencing (e.g. 5s)
+    #[arg(long)]
+    delay: Option<String>,
+    /// How long to wait for the result
+    #[arg(long, default_value = "5min")]
+    wait: String,
+    #[command(flatten)]
+    bus: BusArgs,
+}
+
+#[derive(Subcommand, Debug)]
+enum FenceCommand {
+    /// The cluster's fence history (of one node), and what is under way
+    History {
+        node: Option<String>,
+        #[command(flatten)]
+        bus: BusArgs,
+    },
+    /// Record that a node is down, checked by hand (the cluster then
+    /// recovers its resources elsewhere)
+    Confirm {
+        node: String,
+        /// Yes, the node is powered off
+        #[arg(long)]
+        yes: bool,
+        #[command(flatten)]
+        bus: BusArgs,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum StonithCommand {
+    /// The fence devices and the nodes they are configured for
+    List(BusArgs),
+    /// A device, and whether its monitor succeeds
+    Show {
+        device: String,
+        #[command(flatten)]
+        bus: BusArgs,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -242,6 +302,32 @@ fn main() -> ExitCode {
         }) => agent::list(class, provider, &at),
         Command::Agent(AgentCommand::Meta { agent, xml, at }) => agent::meta(&agent, xml, &at),
         Command::Agent(AgentCommand::Exec { .. }) => unreachable!("handled above"),
+        Command::Fence(f) => match f.command {
+            Some(FenceCommand::History { node, bus }) => {
+                fence::run(bus.bus, fence::Action::History { node })
+            }
+            Some(FenceCommand::Confirm { node, yes, bus }) => {
+                fence::run(bus.bus, fence::Action::Confirm { node, yes })
+            }
+            None => match f.node {
+                Some(node) => fence::run(
+                    f.bus.bus,
+                    fence::Action::Fence {
+                        node,
+                        action: f.action,
+                        delay: f.delay,
+                        wait: f.wait,
+                    },
+                ),
+                None => Err(anyhow::anyhow!(
+                    "name the node to fence (vigil fence NODE), or see `vigil fence --help`"
+                )),
+            },
+        },
+        Command::Stonith(StonithCommand::List(bus)) => fence::run(bus.bus, fence::Action::List),
+        Command::Stonith(StonithCommand::Show { device, bus }) => {
+            fence::run(bus.bus, fence::Action::Show { device })
+        }
         Command::Simulate(args) => simulate::simulate(&args),
         Command::Cluster(ClusterCommand::Keygen { key, force }) => cluster::keygen(&key, force),
         Command::Membership(MembershipCommand::Status(bus)) => {

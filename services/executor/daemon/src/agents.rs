@@ -34,6 +34,9 @@ pub struct Config {
     pub agent_state_dir: Option<PathBuf>,
     /// The bus systemd is on (`None`: the system bus).
     pub systemd_bus: Option<String>,
+    /// The node's bus, where vigil-fenced runs fence devices (`None`: the
+    /// system bus).
+    pub node_bus: Option<String>,
     /// Where systemd runtime drop-ins go.
     pub systemd_runtime_dir: PathBuf,
 }
@@ -48,6 +51,7 @@ impl Config {
             fence_dir: PathBuf::from("/usr/sbin"),
             agent_state_dir: None,
             systemd_bus: None,
+            node_bus: None,
             systemd_runtime_dir: PathBuf::from("/run/systemd/system"),
         }
     }
@@ -87,6 +91,9 @@ pub struct Agents {
     pub systemd: Systemd,
     /// Metadata by agent, with the agent file's modification time.
     metadata: Mutex<HashMap<AgentRef, (Option<SystemTime>, String)>>,
+    /// The connection to the node's bus (for the fencer), made on first
+    /// use.
+    node_bus: tokio::sync::OnceCell<zbus::Connection>,
 }
 
 impl Agents {
@@ -99,6 +106,7 @@ impl Agents {
             config,
             systemd,
             metadata: Mutex::new(HashMap::new()),
+            node_bus: tokio::sync::OnceCell::new(),
         }
     }
 
@@ -219,12 +227,80 @@ impl Agents {
                     self.perform_lsb(&agent.kind, &req.action, timeout).await
                 }
             }
-            Class::Stonith => Performed::of(Outcome {
+            Class::Stonith => self.perform_stonith(req, &agent.kind).await,
+        }
+    }
+
+    /// Fence devices are vigil-fenced's: a device's resource "runs" while
+    /// its monitor through the fencer succeeds; start checks it the same
+    /// way, stop has nothing to do; the metadata is the fence agent's.
+    async fn perform_stonith(&self, req: &Request, agent: &str) -> Performed {
+        match req.action.as_str() {
+            "stop" => Performed::of(Outcome::done(rc::OK)),
+            "start" | "monitor" | "status" => {
+                let device = req.resource.split(':').next().unwrap_or(&req.resource);
+                let timeout = Duration::from_millis(req.timeout());
+                let asked = tokio::time::timeout(timeout, self.monitor_device(device)).await;
+                let outcome = match asked {
+                    Ok(Ok((0, _))) => Outcome::done(rc::OK),
+                    Ok(Ok((code, reason))) => Outcome::done(code).with_reason(reason),
+                    Ok(Err(e)) => Outcome {
+                        rc: rc::UNKNOWN_ERROR,
+                        status: OpStatus::NotConnected,
+                        exit_reason: e,
+                    },
+                    Err(_) => Outcome {
+                        rc: rc::UNKNOWN_ERROR,
+                        status: OpStatus::Timeout,
+                        exit_reason: format!(
+                            "vigil-fenced did not answer the monitor of {device} in time"
+                        ),
+                    },
+                };
+                Performed::of(outcome)
+            }
+            "meta-data" => {
+                let ran = spawn::run(&Invocation {
+                    program: self.config.fence_dir.join(agent),
+                    args: Vec::new(),
+                    env: self.base_env(),
+                    stdin: Some(b"action=metadata\n".to_vec()),
+                    timeout: Duration::from_millis(req.timeout()),
+                })
+                .await;
+                Performed {
+                    outcome: ocf::outcome(&ran.exit, &ran.stderr, req.timeout()),
+                    stdout: ran.stdout,
+                    stderr: ran.stderr,
+                }
+            }
+            other => Performed::of(Outcome {
                 rc: rc::UNIMPLEMENT_FEATURE,
                 status: OpStatus::NotSupported,
-                exit_reason: "fence devices are run by vigil-fenced, not by the executor".into(),
+                exit_reason: format!(
+                    "fence devices have no {other:?} action in the executor (vigil-fenced runs them)"
+                ),
             }),
         }
+    }
+
+    async fn monitor_device(&self, device: &str) -> Result<(i32, String), String> {
+        let conn = self
+            .node_bus
+            .get_or_try_init(|| async {
+                vigil_runtime::bus_builder(self.config.node_bus.as_deref())
+                    .build()
+                    .await
+            })
+            .await
+            .map_err(|e| format!("cannot reach vigil-fenced: {e}"))?;
+        let fencer = vigil_dbus::fencing::ManagerProxy::new(conn)
+            .await
+            .map_err(|e| format!("cannot reach vigil-fenced: {e}"))?;
+        fencer
+            .monitor_device(device)
+            .await
+            .map_err(|e| format!("vigil-fenced: {e}"))
     }
 
     async fn perform_systemd(&self, kind: &str, action: &str, timeout: Duration) -> Performed {

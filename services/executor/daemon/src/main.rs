@@ -70,6 +70,7 @@ fn config(args: &Args) -> Config {
         fence_dir: args.fence_dir.clone(),
         agent_state_dir: args.agent_state_dir.clone(),
         systemd_bus: args.systemd_bus.clone(),
+        node_bus: vigil_runtime::bus_address(args.bus.as_deref()),
         systemd_runtime_dir: args.systemd_runtime_dir.clone(),
     }
 }

@@ -372,6 +372,48 @@ async fn concurrent_requests_from_two_nodes_fence_once() {
     let devices = f.devices().await.unwrap();
     assert_eq!(devices[0].0, "psu");
     assert_eq!(f.monitor_device("psu").await.unwrap().0, 0);
+
+    // The operator's view: `vigil fence`, `vigil stonith`.
+    let Some(vigil) = sibling_binary(T, FENCED, "vigil") else {
+        return;
+    };
+    let cli = |args: &[&str]| {
+        let out = Command::new(&vigil)
+            .args(args)
+            .arg("--bus")
+            .arg(c.nodes.bus(2))
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        )
+    };
+    let (ok, out) = cli(&["fence", "history"]);
+    assert!(
+        ok && out.contains("n3 reboot")
+            && out.contains("fenced with psu by n1")
+            && out.contains("and 1 more"),
+        "{out}"
+    );
+    let (ok, out) = cli(&["stonith", "list"]);
+    assert!(ok && out.contains("psu  stonith:fence_test"), "{out}");
+    let (ok, out) = cli(&["stonith", "show", "psu"]);
+    assert!(ok && out.contains("monitor: ok"), "{out}");
+    let (ok, out) = cli(&["fence", "n1", "--action", "off"]);
+    assert!(
+        ok && out.contains("n1 off") && out.contains("fenced with psu by n2"),
+        "{out}"
+    );
+    let (ok, out) = cli(&["fence", "confirm", "n1"]);
+    assert!(!ok && out.contains("--yes"), "{out}");
+    let (ok, out) = cli(&["fence", "n7"]);
+    assert!(!ok && out.contains("unknown node \"n7\""), "{out}");
+    assert_eq!(c.actions(), ["reboot n3 ok", "off n1 ok"]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -413,10 +455,48 @@ async fn a_request_survives_its_executioner_dying() {
     assert_eq!(c.actions(), ["off n3 ok"], "fenced exactly once");
 }
 
+/// Runs one operation through node 1's executor: (rc, exit reason).
+async fn through_the_executor(
+    c: &Cluster,
+    resource: &str,
+    agent: &str,
+    action: &str,
+) -> (i32, String) {
+    use vigil_dbus::executor::ManagerProxy as Executor;
+    let conn = c.nodes.connect(1).await;
+    let x = Executor::new(&conn).await.unwrap();
+    let mut done = x.receive_operation_completed().await.unwrap();
+    let (job, _) = x
+        .execute(
+            resource,
+            agent,
+            action,
+            0,
+            10_000,
+            HashMap::new(),
+            HashMap::new(),
+            HashMap::new(),
+        )
+        .await
+        .unwrap();
+    tokio::time::timeout(Duration::from_secs(30), async {
+        loop {
+            let s = done.next().await.unwrap();
+            let a = s.args().unwrap();
+            if a.job_id == job {
+                return (a.record.rc, a.record.exit_reason);
+            }
+        }
+    })
+    .await
+    .expect("the executor answers")
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_requests_and_confirmation() {
     const T: &str = "bad_requests_and_confirmation";
-    let config = configuration(&[device("psu", "ok", "")], "");
+    let gone = r#"<primitive id="gone" class="stonith" type="fence_nope"/>"#.to_string();
+    let config = configuration(&[device("psu", "ok", ""), gone], "");
     let Some(c) = Cluster::start(T, 65, &config).await else {
         return;
     };
@@ -455,4 +535,48 @@ async fn bad_requests_and_confirmation() {
         ("n2", "confirmed")
     );
     assert!(c.actions().is_empty(), "confirming runs no device");
+
+    // The executor hands fence devices to the fencer and reports their
+    // monitors.
+    let Some(execd) = sibling_binary(T, FENCED, "vigil-execd") else {
+        return;
+    };
+    let mut cmd = Command::new(execd);
+    cmd.arg("--bus")
+        .arg(c.nodes.bus(1))
+        .arg("--node-name")
+        .arg("n1")
+        .arg("--fence-dir")
+        .arg(&c.agents)
+        .arg("--agent-state-dir")
+        .arg(c.nodes.state(1, "agents"))
+        .arg("--systemd-bus")
+        .arg(c.nodes.bus(1));
+    let x = Daemon::start("vigil-execd of n1", cmd, &c.nodes.log(1, "execd"));
+    c.nodes.wait_for_name(&x, 1, "org.vigil.executor1").await;
+    assert_eq!(
+        through_the_executor(&c, "psu", "stonith:fence_test", "start")
+            .await
+            .0,
+        0
+    );
+    assert_eq!(
+        through_the_executor(&c, "psu", "stonith:fence_test", "monitor")
+            .await
+            .0,
+        0
+    );
+    assert_eq!(
+        through_the_executor(&c, "psu", "stonith:fence_test", "stop")
+            .await
+            .0,
+        0
+    );
+    let (rc, why) = through_the_executor(&c, "gone", "stonith:fence_nope", "monitor").await;
+    assert_eq!(rc, 5, "{why}");
+    assert!(why.contains("not installed"), "{why}");
+    let (rc, why) = through_the_executor(&c, "ghost", "stonith:fence_test", "monitor").await;
+    assert_ne!(rc, 0);
+    assert!(why.contains("no fence device \"ghost\""), "{why}");
+    assert!(c.actions().is_empty(), "a monitor fences nobody");
 }
