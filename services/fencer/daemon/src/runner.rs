@@ -273,8 +273,15 @@ impl Runner {
         }
         // Which devices can fence the target (asked ahead, as the plan is
         // pure).
+        // Unfencing (`on`) goes through the devices that provide it, when
+        // some do.
+        let unfencing = action == "on" && config.devices.iter().any(|d| d.enabled && d.unfencing);
         let mut capable = BTreeSet::new();
-        for d in config.devices.iter().filter(|d| d.enabled) {
+        for d in config
+            .devices
+            .iter()
+            .filter(|d| d.enabled && (!unfencing || d.unfencing))
+        {
             if self.can_fence(d, target).await {
                 capable.insert(d.id.clone());
             }

@@ -580,3 +580,50 @@ async fn bad_requests_and_confirmation() {
     assert!(why.contains("no fence device \"ghost\""), "{why}");
     assert!(c.actions().is_empty(), "a monitor fences nobody");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn debians_fence_dummy_fences_and_checks_status() {
+    const T: &str = "debians_fence_dummy_fences_and_checks_status";
+    let real = Path::new("/usr/sbin/fence_dummy");
+    if !real.exists() {
+        eprintln!("SKIPPED {T}: install Debian's fence-agents for fence_dummy");
+        assert!(
+            std::env::var_os("VIGIL_REQUIRE_ALL").is_none(),
+            "{T}: fence_dummy is required (VIGIL_REQUIRE_ALL is set)"
+        );
+        return;
+    }
+    let config = configuration(
+        &[r#"<primitive id="dummy" class="stonith" type="fence_dummy"><instance_attributes id="d-a">
+              <nvpair id="d-s" name="status_file" value="STATE/dummy"/>
+              <nvpair id="d-h" name="pcmk_host_list" value="n2"/></instance_attributes></primitive>"#
+            .to_string()],
+        "",
+    );
+    let Some(c) = Cluster::start(T, 66, &config).await else {
+        return;
+    };
+    std::os::unix::fs::symlink(real, c.agents.join("fence_dummy")).unwrap();
+    std::fs::write(c.state.join("dummy"), "on").unwrap();
+    let f = c.fencer(1).await;
+    assert_eq!(f.devices_for("n2").await.unwrap(), ["dummy"]);
+    assert!(f.devices_for("n3").await.unwrap().is_empty());
+    assert_eq!(c.fence(1, "n2", "off", HashMap::new()).await, "done");
+    assert_eq!(
+        std::fs::read_to_string(c.state.join("dummy")).unwrap(),
+        "off"
+    );
+    let h = c.history(&[1, 2, 3], 1).await;
+    assert_eq!(
+        (h[0].outcome.as_str(), h[0].devices.clone()),
+        ("done", vec!["dummy".to_string()])
+    );
+    // No device for n3: the operation fails, saying so.
+    assert_eq!(c.fence(2, "n3", "off", HashMap::new()).await, "failed");
+    let h = c.history(&[1, 2, 3], 2).await;
+    assert!(
+        h[1].reason.contains("no fence device can fence n3"),
+        "{}",
+        h[1].reason
+    );
+}
