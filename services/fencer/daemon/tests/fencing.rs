@@ -627,3 +627,30 @@ async fn debians_fence_dummy_fences_and_checks_status() {
         h[1].reason
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unfencing_uses_the_devices_that_provide_it() {
+    const T: &str = "unfencing_uses_the_devices_that_provide_it";
+    let config = configuration(
+        &[
+            device("power", "ok", ""),
+            device(
+                "storage",
+                "ok",
+                r#"<nvpair id="u" name="provides" value="unfencing"/>"#,
+            ),
+        ],
+        "",
+    );
+    let Some(c) = Cluster::start(T, 67, &config).await else {
+        return;
+    };
+    assert_eq!(c.fence(1, "n2", "on", HashMap::new()).await, "done");
+    let h = c.history(&[1, 2, 3], 1).await;
+    assert_eq!(h[0].devices, ["storage"]);
+    assert_eq!(c.actions(), ["on n2 ok"]);
+    // Fencing uses every device (here the first by id).
+    assert_eq!(c.fence(1, "n2", "off", HashMap::new()).await, "done");
+    let h = c.history(&[1, 2, 3], 2).await;
+    assert_eq!(h[1].devices, ["power"]);
+}
