@@ -93,8 +93,17 @@ fn binaries(test: &str) -> Option<(PathBuf, PathBuf)> {
 
 impl Cluster {
     async fn start(test: &str, octet: u8, devices: &str) -> Option<Cluster> {
+        Cluster::start_with(test, octet, devices, false).await
+    }
+
+    async fn start_with(test: &str, octet: u8, devices: &str, open: bool) -> Option<Cluster> {
         let (membershipd, cibd) = binaries(test)?;
-        let nodes = Nodes::with_config(octet, 3, "[timings]\ntoken = \"2s\"\n");
+        let extra = "[timings]\ntoken = \"2s\"\n";
+        let nodes = if open {
+            Nodes::with_open_buses(octet, 3, extra)
+        } else {
+            Nodes::with_config(octet, 3, extra)
+        };
         let agents = nodes.dir().join("agents");
         std::fs::create_dir_all(&agents).unwrap();
         write_exec(&agents.join("fence_test"), AGENT);
@@ -653,4 +662,43 @@ async fn unfencing_uses_the_devices_that_provide_it() {
     assert_eq!(c.fence(1, "n2", "off", HashMap::new()).await, "done");
     let h = c.history(&[1, 2, 3], 2).await;
     assert_eq!(h[1].devices, ["power"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_caller_that_is_not_root_needs_polkit_to_fence() {
+    const T: &str = "a_caller_that_is_not_root_needs_polkit_to_fence";
+    if !vigil_testkit::polkit::can_call_as_nobody(T) {
+        return;
+    }
+    let config = configuration(&[device("psu", "ok", "")], "");
+    let Some(c) = Cluster::start_with(T, 68, &config, true).await else {
+        return;
+    };
+    let bus = c.nodes.bus(1).to_string();
+    let call = |method: &str, args: &[&str]| {
+        vigil_testkit::polkit::as_nobody(
+            &bus,
+            "org.vigil.fencing1",
+            "/org/vigil/fencing1",
+            &format!("org.vigil.fencing1.Manager.{method}"),
+            args,
+        )
+    };
+    let (ok, out) = call("History", &["string:"]);
+    assert!(ok, "reading the history is open: {out}");
+    let (ok, out) = call("Confirm", &["string:n2"]);
+    assert!(
+        !ok && out.contains("org.vigil.fencing1.fence") && out.contains("polkit did not answer"),
+        "{out}"
+    );
+    {
+        let _polkit = vigil_testkit::polkit::fake(&bus, None).await;
+        let (ok, out) = call("Confirm", &["string:n2"]);
+        assert!(!ok && out.contains("not allowed to fence nodes"), "{out}");
+    }
+    let _polkit = vigil_testkit::polkit::fake(&bus, Some("org.vigil.fencing1.fence")).await;
+    let (ok, out) = call("Confirm", &["string:n2"]);
+    assert!(ok, "{out}");
+    let h = c.history(&[1, 2, 3], 1).await;
+    assert!(h[0].client.starts_with("nobody"), "{h:?}");
 }
