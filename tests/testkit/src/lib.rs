@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 
 pub mod nspawn;
 pub mod polkit;
+pub mod power_switch;
 
 /// How long to wait for anything the cluster should do by itself.
 /// Generous: tests run in parallel on small machines; speed is measured

@@ -29,6 +29,11 @@
 //! SIGKILL leaves its nodes running: `pgrep -a systemd-nspawn` finds them,
 //! `kill -9` of a container's systemd ends one.
 //!
+//! What nodes must reach over the network but runs in the test process
+//! (the power switch of [`crate::power_switch`]) sits on the bridge in a
+//! [`BridgeEndpoint`], a network namespace of its own: the host's own
+//! addresses and routes are never touched.
+//!
 //! Every call blocks (booting takes about half a second, a command as long
 //! as it runs); from async tests call them where blocking is fine, or
 //! through `tokio::task::spawn_blocking`.
@@ -701,6 +706,138 @@ impl Drop for Node {
         self.kill();
         // Dropping `_dir` then removes the upper directory and the log.
     }
+}
+
+// ---- endpoints on a bridge ---------------------------------------------
+
+/// Something on a bridge that is neither a node nor the host: a network
+/// namespace of this process's own, with one interface, `eth0`, on the
+/// bridge, holding an address. It stands in for a device the nodes reach
+/// over their network but that must run in the test process, such as the
+/// power switch of [`crate::power_switch`]: sockets opened in
+/// [`BridgeEndpoint::run`] live in the namespace, while everything else
+/// about the thread (the host's file systems and processes) stays the
+/// test's.
+///
+/// The host itself never gets an address on a bridge: a test host's own
+/// network may use 192.0.2.0/24 too (and have its gateway at 192.0.2.1),
+/// so an address there could cut the host off. Gone on drop: the
+/// namespace ends with the last socket opened in it, and its interface
+/// with it, also when the test process is killed.
+#[derive(Debug)]
+pub struct BridgeEndpoint {
+    /// Holds the namespace.
+    netns: fs::File,
+    /// The host side of the veth pair, in the bridge.
+    veth: String,
+    address: Ipv4Addr,
+}
+
+impl BridgeEndpoint {
+    /// Puts a new endpoint on `bridge` (created when missing, like
+    /// [`Node::boot`] does) with the address `cidr` (in 192.0.2.0/24, say
+    /// `"192.0.2.1/24"`, not a node's). Panics, saying why, when the
+    /// network cannot be set up (root is needed).
+    pub fn attach(bridge: &str, cidr: &str) -> BridgeEndpoint {
+        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let (address, _) = parse_cidr(cidr);
+        ensure_bridge(bridge);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        // Interface names have at most 15 characters.
+        let veth = format!("vp{}x{n}", std::process::id());
+        assert!(veth.len() <= 15, "the interface name {veth} is too long");
+        // A thread of its own enters a new namespace and leaves it behind
+        // in a file handle; this thread stays in the host's.
+        let netns = std::thread::spawn(|| -> std::io::Result<fs::File> {
+            nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET)
+                .map_err(std::io::Error::from)?;
+            fs::File::open("/proc/thread-self/ns/net")
+        })
+        .join()
+        .expect("the thread making a network namespace")
+        .unwrap_or_else(|e| panic!("create a network namespace (root is needed): {e}"));
+        let endpoint = BridgeEndpoint {
+            netns,
+            veth,
+            address,
+        };
+        let ns = endpoint.netns_path();
+        let veth = endpoint.veth.as_str();
+        host_ip(&[
+            "link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns", &ns,
+        ]);
+        for args in [
+            &["link", "set", "lo", "up"][..],
+            &["addr", "add", cidr, "dev", "eth0"],
+            &["link", "set", "eth0", "up"],
+        ] {
+            let out = Command::new(program("nsenter"))
+                .arg(format!("--net={ns}"))
+                .arg(program("ip"))
+                .args(args)
+                .output()
+                .unwrap_or_else(|e| panic!("run nsenter: {e}"));
+            assert!(
+                out.status.success(),
+                "ip {} in the endpoint's namespace: {}",
+                args.join(" "),
+                describe(&out)
+            );
+        }
+        host_ip(&["link", "set", veth, "master", bridge]);
+        host_ip(&["link", "set", veth, "up"]);
+        endpoint
+    }
+
+    /// Its address.
+    pub fn address(&self) -> Ipv4Addr {
+        self.address
+    }
+
+    /// Runs `f` on a thread in the endpoint's network namespace and returns
+    /// what it returns: a socket `f` binds or connects is the endpoint's,
+    /// and so are threads `f` starts. Blocks until `f` returns.
+    pub fn run<T: Send>(&self, f: impl FnOnce() -> T + Send) -> T {
+        std::thread::scope(|scope| {
+            scope
+                .spawn(|| {
+                    nix::sched::setns(&self.netns, nix::sched::CloneFlags::CLONE_NEWNET)
+                        .unwrap_or_else(|e| panic!("enter the endpoint's network namespace: {e}"));
+                    f()
+                })
+                .join()
+        })
+        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+    }
+
+    /// The namespace as a path other programs can open.
+    fn netns_path(&self) -> String {
+        use std::os::fd::AsRawFd;
+        format!("/proc/{}/fd/{}", std::process::id(), self.netns.as_raw_fd())
+    }
+}
+
+impl Drop for BridgeEndpoint {
+    fn drop(&mut self) {
+        // Sockets still open keep the namespace; its interface goes now.
+        let _ = Command::new(program("ip"))
+            .args(["link", "del", &self.veth])
+            .output();
+    }
+}
+
+/// Runs the host's `ip` with `args`, failing the test unless it succeeds.
+fn host_ip(args: &[&str]) {
+    let out = Command::new(program("ip"))
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("run ip {}: {e}", args.join(" ")));
+    assert!(
+        out.status.success(),
+        "ip {}: {}",
+        args.join(" "),
+        describe(&out)
+    );
 }
 
 // ---- processes ---------------------------------------------------------
