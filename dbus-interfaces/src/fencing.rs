@@ -60,6 +60,7 @@ pub trait Manager {
     fn devices(&self) -> zbus::Result<Vec<DeviceWire>>;
     fn devices_for(&self, target: &str) -> zbus::Result<Vec<String>>;
     fn monitor_device(&self, device: &str) -> zbus::Result<(i32, String)>;
+    fn validate_device(&self, device: &str) -> zbus::Result<(i32, String, Vec<String>)>;
     #[zbus(signal)]
     fn fenced(&self, entry: HistoryEntry) -> zbus::Result<()>;
     #[zbus(signal)]

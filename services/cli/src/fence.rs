@@ -240,6 +240,19 @@ async fn ask(bus: Option<String>, action: Action) -> anyhow::Result<String> {
             if !targets.is_empty() {
                 let _ = writeln!(out, "  configured nodes: {}", targets.join(" "));
             }
+            let (rc, reason, problems) = f.validate_device(&id).await.map_err(strip)?;
+            let _ = writeln!(
+                out,
+                "  configuration: {}",
+                if rc == 0 {
+                    "valid".to_string()
+                } else {
+                    format!("refused by the agent (rc={rc}): {reason}")
+                }
+            );
+            for p in problems {
+                let _ = writeln!(out, "    {p}");
+            }
             let (rc, reason) = f.monitor_device(&id).await.map_err(strip)?;
             let _ = writeln!(
                 out,

@@ -237,6 +237,26 @@ impl Manager {
         Ok(self.shared.runner.monitor(d).await)
     }
 
+    /// Checks a device's configuration: (OCF rc of the agent's
+    /// validate-all, 0 when it has none; its reason; problems of the
+    /// parameters against the agent's metadata).
+    #[zbus(out_args("rc", "reason", "problems"))]
+    async fn validate_device(
+        &self,
+        device: String,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(connection)] bus: &zbus::Connection,
+    ) -> fdo::Result<(i32, String, Vec<String>)> {
+        self.shared.fencer(&header, bus).await?;
+        let config = self.shared.config();
+        let Some(d) = config.device(&device) else {
+            return Err(fdo::Error::InvalidArgs(format!(
+                "no fence device {device:?} in the CIB"
+            )));
+        };
+        Ok(self.shared.runner.validate(d).await)
+    }
+
     /// A fencing operation ended (on any node): its history entry.
     #[zbus(signal)]
     pub async fn fenced(emitter: &SignalEmitter<'_>, entry: HistoryEntry) -> zbus::Result<()>;

@@ -181,6 +181,48 @@ impl Runner {
         }
     }
 
+    /// Checks a device's configuration: its parameters against the
+    /// agent's metadata (the target parameters the cluster passes itself
+    /// aside), then the agent's `validate-all` when it has one. Returns
+    /// (OCF rc, the agent's reason, problems with the parameters).
+    pub async fn validate(&self, device: &Device) -> (i32, String, Vec<String>) {
+        let caps = match self.capabilities(&device.agent).await {
+            Ok(c) => c,
+            Err(e) => return (vigil_types::ocf::NOT_INSTALLED, e, Vec::new()),
+        };
+        let mut problems = Vec::new();
+        let meta = self
+            .run(&device.agent, "action=metadata\n".into(), QUERY_TIMEOUT)
+            .await;
+        if let Ok(md) = vigil_executor::metadata::parse(&meta.stdout) {
+            const PASSED_BY_THE_CLUSTER: [&str; 5] =
+                ["action", "port", "plug", "nodename", "ipport"];
+            for p in vigil_executor::metadata::check_params(
+                &md,
+                device.params.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+            ) {
+                let required_but_passed = p.severity == "error"
+                    && PASSED_BY_THE_CLUSTER.contains(&p.parameter.as_str())
+                    && !device.params.contains_key(&p.parameter);
+                if !required_but_passed {
+                    problems.push(format!("{}: {}", p.severity, p.message));
+                }
+            }
+        }
+        if !caps.has_action("validate-all") {
+            return (0, String::new(), problems);
+        }
+        let stdin = match agent::stdin(device, &caps, "validate-all", None) {
+            Ok(s) => s,
+            Err(e) => return (vigil_types::ocf::NOT_CONFIGURED, e, problems),
+        };
+        let ran = self.run(&device.agent, stdin, QUERY_TIMEOUT).await;
+        match ran.exit {
+            Exit::Code(0) => (0, String::new(), problems),
+            _ => (vigil_types::ocf::INVALID_PARAM, exit_text(&ran), problems),
+        }
+    }
+
     /// Runs `action` of one device for `target`, retrying within the
     /// action's timeout; for `off`, the device's `status` must then say the
     /// target is off (a device that says it fenced a node that is still on

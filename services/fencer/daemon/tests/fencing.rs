@@ -412,7 +412,10 @@ async fn concurrent_requests_from_two_nodes_fence_once() {
     let (ok, out) = cli(&["stonith", "list"]);
     assert!(ok && out.contains("psu  stonith:fence_test"), "{out}");
     let (ok, out) = cli(&["stonith", "show", "psu"]);
-    assert!(ok && out.contains("monitor: ok"), "{out}");
+    assert!(
+        ok && out.contains("monitor: ok") && out.contains("configuration: valid"),
+        "{out}"
+    );
     let (ok, out) = cli(&["fence", "n1", "--action", "off"]);
     assert!(
         ok && out.contains("n1 off") && out.contains("fenced with psu by n2"),
@@ -617,6 +620,9 @@ async fn debians_fence_dummy_fences_and_checks_status() {
     let f = c.fencer(1).await;
     assert_eq!(f.devices_for("n2").await.unwrap(), ["dummy"]);
     assert!(f.devices_for("n3").await.unwrap().is_empty());
+    let (rc, reason, problems) = f.validate_device("dummy").await.unwrap();
+    assert_eq!(rc, 0, "{reason}");
+    assert!(problems.is_empty(), "{problems:?}");
     assert_eq!(c.fence(1, "n2", "off", HashMap::new()).await, "done");
     assert_eq!(
         std::fs::read_to_string(c.state.join("dummy")).unwrap(),
