@@ -46,6 +46,25 @@ async fn real_ocf_agents_start_monitor_stop() {
         // becomes reload; pacemaker's knows reload-agent.
         let (rec, _) = x.run(op(r, agent, "reload-agent")).await;
         assert_eq!(rec.rc, ocf::OK, "{agent} reload-agent: {rec:?}");
+        // Live migration's two halves (the Dummies support it).
+        let (rec, _) = x
+            .run(
+                op(r, agent, "migrate_to")
+                    .meta("migrate_source", "n1")
+                    .meta("migrate_target", "n2"),
+            )
+            .await;
+        assert_eq!(rec.rc, ocf::OK, "{agent} migrate_to: {rec:?}");
+        let (rec, _) = x
+            .run(
+                op(r, agent, "migrate_from")
+                    .meta("migrate_source", "n2")
+                    .meta("migrate_target", "n1"),
+            )
+            .await;
+        assert_eq!(rec.rc, ocf::OK, "{agent} migrate_from: {rec:?}");
+        let (rec, _) = x.run(op(r, agent, "monitor")).await;
+        assert_eq!(rec.rc, ocf::OK, "{agent} runs here after migrate_from");
         let (rec, _) = x.run(op(r, agent, "stop")).await;
         assert_eq!((rec.rc, rec.note.as_str()), (0, ""), "{agent} stop");
         let (rec, _) = x.run(op(r, agent, "stop")).await;
