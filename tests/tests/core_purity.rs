@@ -11,6 +11,7 @@ const CORE: &[&str] = &[
     "services/membership/core",
     "services/executor/core",
     "services/fencer/core",
+    "services/controller/core",
 ];
 const FORBIDDEN_CRATES: &[&str] = &[
     "tokio",
