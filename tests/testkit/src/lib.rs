@@ -15,6 +15,7 @@ use std::process::{Child, ChildStdout, Command, ExitStatus, Output, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+pub mod agents;
 pub mod nspawn;
 pub mod polkit;
 pub mod power_switch;

@@ -94,6 +94,9 @@ pub struct Agents {
     /// The connection to the node's bus (for the fencer), made on first
     /// use.
     node_bus: tokio::sync::OnceCell<zbus::Connection>,
+    /// The fence devices started on this node (their monitors run; a
+    /// probe of any other finds it stopped).
+    started_devices: Mutex<std::collections::BTreeSet<String>>,
 }
 
 impl Agents {
@@ -107,6 +110,7 @@ impl Agents {
             systemd,
             metadata: Mutex::new(HashMap::new()),
             node_bus: tokio::sync::OnceCell::new(),
+            started_devices: Mutex::new(Default::default()),
         }
     }
 
@@ -231,18 +235,42 @@ impl Agents {
         }
     }
 
-    /// Fence devices are vigil-fenced's: a device's resource "runs" while
-    /// its monitor through the fencer succeeds; start checks it the same
-    /// way, stop has nothing to do; the metadata is the fence agent's.
+    /// Fence devices are vigil-fenced's: a device's resource runs on this
+    /// node from a start (checked with the device's monitor through the
+    /// fencer) to a stop; its monitor then asks the fencer, and a probe of
+    /// a device not started here finds it stopped. The metadata is the
+    /// fence agent's.
     async fn perform_stonith(&self, req: &Request, agent: &str) -> Performed {
+        let device = req.resource.split(':').next().unwrap_or(&req.resource);
+        let started = |yes: bool| {
+            if let Ok(mut s) = self.started_devices.lock() {
+                if yes {
+                    s.insert(req.resource.clone());
+                } else {
+                    s.remove(&req.resource);
+                }
+            }
+        };
+        let is_started = self
+            .started_devices
+            .lock()
+            .is_ok_and(|s| s.contains(&req.resource));
         match req.action.as_str() {
-            "stop" => Performed::of(Outcome::done(rc::OK)),
+            "stop" => {
+                started(false);
+                Performed::of(Outcome::done(rc::OK))
+            }
+            "monitor" | "status" if !is_started => Performed::of(Outcome::done(rc::NOT_RUNNING)),
             "start" | "monitor" | "status" => {
-                let device = req.resource.split(':').next().unwrap_or(&req.resource);
                 let timeout = Duration::from_millis(req.timeout());
                 let asked = tokio::time::timeout(timeout, self.monitor_device(device)).await;
                 let outcome = match asked {
-                    Ok(Ok((0, _))) => Outcome::done(rc::OK),
+                    Ok(Ok((0, _))) => {
+                        if req.action == "start" {
+                            started(true);
+                        }
+                        Outcome::done(rc::OK)
+                    }
                     Ok(Ok((code, reason))) => Outcome::done(code).with_reason(reason),
                     Ok(Err(e)) => Outcome {
                         rc: rc::UNKNOWN_ERROR,

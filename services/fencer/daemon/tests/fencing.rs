@@ -15,57 +15,6 @@ use vigil_testkit::{Daemon, Nodes, dbus_daemon_available, eventually, sibling_bi
 
 const FENCED: &str = env!("CARGO_BIN_EXE_vigil-fenced");
 
-/// A fence agent for the tests. Parameters: `log` (each fencing action is
-/// appended as `ACTION TARGET`), `mode` (ok, fail, hang, lie), `state`
-/// (a directory of power states, one file per target).
-const AGENT: &str = r#"#!/bin/sh
-action=; port=; log=; mode=ok; state=
-while IFS= read -r line; do
-    case "$line" in
-    action=*) action=${line#action=} ;;
-    port=*) port=${line#port=} ;;
-    log=*) log=${line#log=} ;;
-    mode=*) mode=${line#mode=} ;;
-    state=*) state=${line#state=} ;;
-    esac
-done
-case "$action" in
-metadata)
-    cat <<'XML'
-<?xml version="1.0" ?>
-<resource-agent name="fence_test" shortdesc="A fence agent for tests">
-<parameters>
-<parameter name="port" unique="0" required="0"><content type="string"/></parameter>
-<parameter name="log" unique="0" required="0"><content type="string"/></parameter>
-<parameter name="mode" unique="0" required="0"><content type="string" default="ok"/></parameter>
-<parameter name="state" unique="0" required="0"><content type="string"/></parameter>
-</parameters>
-<actions>
-<action name="on"/><action name="off"/><action name="reboot"/><action name="status"/>
-<action name="list"/><action name="monitor"/><action name="metadata"/>
-</actions>
-</resource-agent>
-XML
-    exit 0 ;;
-list) echo "n1"; echo "n2"; echo "n3"; exit 0 ;;
-monitor) exit 0 ;;
-status)
-    [ -n "$state" ] && [ "$(cat "$state/$port" 2>/dev/null)" = off ] && exit 2
-    exit 0 ;;
-esac
-[ -n "$log" ] && echo "$action $port $mode" >> "$log"
-case "$mode" in
-fail) echo "ERROR: the switch refused" >&2; exit 1 ;;
-hang) sleep 1000 ;;
-lie) exit 0 ;;
-esac
-[ -n "$state" ] && case "$action" in
-off) echo off > "$state/$port" ;;
-on|reboot) echo on > "$state/$port" ;;
-esac
-exit 0
-"#;
-
 struct Node {
     membership: Option<Daemon>,
     cib: Option<Daemon>,
@@ -106,7 +55,7 @@ impl Cluster {
         };
         let agents = nodes.dir().join("agents");
         std::fs::create_dir_all(&agents).unwrap();
-        write_exec(&agents.join("fence_test"), AGENT);
+        vigil_testkit::agents::install_fence_test(&agents);
         let log = nodes.dir().join("fencing.log");
         let state = nodes.dir().join("power");
         std::fs::create_dir_all(&state).unwrap();
@@ -240,12 +189,6 @@ impl Cluster {
         .await
         .expect("the job ends")
     }
-}
-
-fn write_exec(path: &Path, body: &str) {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::write(path, body).unwrap();
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
 }
 
 fn device(id: &str, mode: &str, extra: &str) -> String {
@@ -584,10 +527,17 @@ async fn bad_requests_and_confirmation() {
             .0,
         0
     );
-    let (rc, why) = through_the_executor(&c, "gone", "stonith:fence_nope", "monitor").await;
+    assert_eq!(
+        through_the_executor(&c, "psu", "stonith:fence_test", "monitor")
+            .await
+            .0,
+        7,
+        "a stopped device's probe"
+    );
+    let (rc, why) = through_the_executor(&c, "gone", "stonith:fence_nope", "start").await;
     assert_eq!(rc, 5, "{why}");
     assert!(why.contains("not installed"), "{why}");
-    let (rc, why) = through_the_executor(&c, "ghost", "stonith:fence_test", "monitor").await;
+    let (rc, why) = through_the_executor(&c, "ghost", "stonith:fence_test", "start").await;
     assert_ne!(rc, 0);
     assert!(why.contains("no fence device \"ghost\""), "{why}");
     assert!(c.actions().is_empty(), "a monitor fences nobody");

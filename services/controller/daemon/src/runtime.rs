@@ -1,0 +1,869 @@
+//! The controller's loop.
+//!
+//! Every node: records its executor's results in its `node_state` of the
+//! CIB status section, and runs the operations the DC asks of it (through
+//! the group `crmd`).
+//!
+//! The DC (the `crmd` member with the lowest node id): writes every node's
+//! membership state and the quorum into the status section, runs the
+//! scheduler when the CIB changes (bursts coalesced), and carries the
+//! transition out: resource operations on their node's executor, fencing
+//! through the fencer, pseudo-actions at once; results and timeouts move
+//! it on; a failure, a configuration change or a membership change aborts
+//! it and a new one is computed.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::time::{Duration, Instant, SystemTime};
+
+use futures_util::StreamExt;
+use tokio::sync::mpsc;
+use vigil_cib::xml::{Document, Element};
+use vigil_controller::graph::{Graph, Kind};
+use vigil_controller::status::{self, OpResult, TransitionKey};
+use vigil_controller::transition::{Status, Transition};
+use vigil_dbus::executor::OperationRecord;
+use vigil_dbus::membership::{GroupChannel, GroupEvent};
+
+use crate::message::{self, Message};
+
+/// The membership group the controllers share.
+pub const GROUP: &str = "crmd";
+/// The journal's `MESSAGE_ID` of a transition's start and end.
+pub const MESSAGE_TRANSITION: &str = "3c8e1f5a7b9d4c2e8f6a0b1d3e5f7a9c";
+
+/// How long after a change the DC waits for more before scheduling.
+const SETTLE: Duration = Duration::from_millis(300);
+/// How often deadlines and pending work are looked at.
+const TICK: Duration = Duration::from_millis(100);
+
+fn now_epoch() -> i64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// Completions of work done in tasks.
+#[derive(Debug)]
+enum Internal {
+    ClusterDone {
+        transition: u64,
+        action: u32,
+        ok: bool,
+        reason: String,
+        fenced: Option<String>,
+    },
+}
+
+struct Running {
+    id: u64,
+    t: Transition,
+    started: Instant,
+    deadlines: BTreeMap<u32, Instant>,
+    cluster_delay: Duration,
+}
+
+/// The controller of this node.
+pub struct Controller {
+    bus: zbus::Connection,
+    me: u32,
+    name: String,
+    uuid: String,
+    names: BTreeMap<u32, String>,
+    members: BTreeSet<u32>,
+    group: GroupChannel,
+    cib: vigil_dbus::cib::ManagerProxy<'static>,
+    execd: vigil_dbus::executor::ManagerProxy<'static>,
+    lrm: Element,
+    digests: BTreeMap<(String, String, u64), String>,
+    /// Jobs of this node's executor run for a DC: job → (dc, transition,
+    /// action).
+    pending: BTreeMap<u32, (u32, u64, u32)>,
+    running: Option<Running>,
+    next_transition: u64,
+    wanted: bool,
+    settle_until: Option<Instant>,
+    config_epoch: (u64, u64),
+    internal: mpsc::UnboundedSender<Internal>,
+}
+
+impl std::fmt::Debug for Controller {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Controller")
+            .field("me", &self.me)
+            .field("name", &self.name)
+            .finish()
+    }
+}
+
+async fn node_names(bus: &zbus::Connection) -> BTreeMap<u32, String> {
+    let Ok(m) = vigil_dbus::membership::ManagerProxy::new(bus).await else {
+        return BTreeMap::new();
+    };
+    m.nodes()
+        .await
+        .map(|n| n.into_iter().map(|(id, name, _, _)| (id, name)).collect())
+        .unwrap_or_default()
+}
+
+/// Runs the controller until the membership daemon goes away.
+pub async fn run(bus: zbus::Connection, node_name: String) -> anyhow::Result<()> {
+    let (group, mut events) = GroupChannel::open_when_ready(&bus, GROUP, |e| {
+        tracing::warn!("cannot join the membership group {GROUP} ({e}); is vigil-membershipd running? Trying again every second");
+        vigil_runtime::notify_status("waiting for vigil-membershipd");
+    })
+    .await;
+    let me = group.node();
+    let names = node_names(&bus).await;
+    let name = names.get(&me).cloned().unwrap_or(node_name);
+    let cib = vigil_dbus::cib::ManagerProxy::builder(&bus)
+        .cache_properties(zbus::proxy::CacheProperties::No)
+        .build()
+        .await?;
+    let execd = vigil_dbus::executor::ManagerProxy::new(&bus).await?;
+    let mut changes = cib.receive_changed().await?;
+    let mut completed = execd.receive_operation_completed().await?;
+    let (internal, mut internal_rx) = mpsc::unbounded_channel();
+    let start = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_millis())
+        .unwrap_or(0);
+    let mut c = Controller {
+        bus,
+        me,
+        uuid: format!("{name}-{start}"),
+        name,
+        names,
+        members: BTreeSet::new(),
+        group,
+        cib,
+        execd,
+        lrm: Element::new("lrm_resources"),
+        digests: BTreeMap::new(),
+        pending: BTreeMap::new(),
+        running: None,
+        next_transition: 0,
+        wanted: false,
+        settle_until: None,
+        config_epoch: (0, 0),
+        internal,
+    };
+    tracing::info!(node = %c.name, id = c.me, "controller joined the group {GROUP}");
+    vigil_runtime::notify_status("in the cluster");
+    c.load_history().await;
+    let mut tick = tokio::time::interval(TICK);
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    loop {
+        tokio::select! {
+            ev = events.recv() => {
+                let Some(ev) = ev else {
+                    anyhow::bail!("the membership daemon closed the channel; restarting to join again");
+                };
+                match ev {
+                    GroupEvent::Changed { members, .. } => c.members_changed(members.into_iter().map(|(n, _)| n).collect()).await,
+                    GroupEvent::Delivered { payload, .. } => {
+                        if let Some(m) = Message::decode(&payload) {
+                            c.message(m).await;
+                        }
+                    }
+                    GroupEvent::Undelivered { .. } => {}
+                }
+            }
+            sig = completed.next() => {
+                if let Some(sig) = sig && let Ok(a) = sig.args() {
+                    c.completed(a.job_id, a.record).await;
+                }
+            }
+            sig = changes.next() => {
+                if let Some(sig) = sig && let Ok(a) = sig.args() {
+                    c.cib_changed((a.version.0, a.version.1));
+                }
+            }
+            i = internal_rx.recv() => {
+                if let Some(Internal::ClusterDone { transition, action, ok, reason, fenced }) = i {
+                    if let Some(target) = fenced {
+                        c.mark_fenced(&target).await;
+                    }
+                    c.action_done(transition, action, ok, &reason).await;
+                }
+            }
+            _ = tick.tick() => c.tick().await,
+            _ = term.recv() => {
+                tracing::info!("controller stopping");
+                return Ok(());
+            }
+        }
+    }
+}
+
+impl Controller {
+    fn is_dc(&self) -> bool {
+        message::dc(self.members.iter().copied()) == Some(self.me)
+    }
+
+    fn node_id(&self, name: &str) -> Option<u32> {
+        self.names
+            .iter()
+            .find(|(_, n)| *n == name)
+            .map(|(id, _)| *id)
+    }
+
+    /// Rebuilds this node's history from its executor (after a restart of
+    /// the controller) and writes it.
+    async fn load_history(&mut self) {
+        let Ok(resources) = self.execd.list_resources().await else {
+            return;
+        };
+        for r in resources {
+            if let Ok((_, _, ops, failure, _)) = self.execd.get_resource(&r).await {
+                for rec in ops.into_iter().chain(failure) {
+                    let res = self.op_result(&rec);
+                    status::record(&mut self.lrm, &res);
+                }
+            }
+        }
+        self.write_lrm().await;
+    }
+
+    fn op_result(&self, rec: &OperationRecord) -> OpResult {
+        let mut parts = rec.agent.splitn(3, ':');
+        let class = parts.next().unwrap_or_default().to_string();
+        let (provider, kind) = match (parts.next(), parts.next()) {
+            (Some(p), Some(t)) => (Some(p.to_string()), t.to_string()),
+            (Some(t), None) => (None, t.to_string()),
+            _ => (None, String::new()),
+        };
+        OpResult {
+            resource: rec.resource.clone(),
+            class,
+            provider,
+            kind,
+            operation: rec.action.clone(),
+            interval_ms: rec.interval_ms,
+            node: self.name.clone(),
+            key: TransitionKey::parse(&rec.user_data),
+            rc: rec.rc,
+            op_status: rec.op_status,
+            exit_reason: rec.exit_reason.clone(),
+            call_id: rec.call_id,
+            last_run: rec.last_run,
+            last_rc_change: rec.last_rc_change,
+            exec_ms: rec.exec_ms,
+            queue_ms: rec.queue_ms,
+            digest: self
+                .digests
+                .get(&(rec.resource.clone(), rec.action.clone(), rec.interval_ms))
+                .cloned(),
+            failed: rec.failed,
+        }
+    }
+
+    /// Writes this node's history into its `node_state` (one version step).
+    async fn write_lrm(&self) {
+        let id = self.me.to_string();
+        let mut ns = Element::new("node_state");
+        ns.set_attr("id", id.clone());
+        ns.set_attr("uname", self.name.clone());
+        let mut lrm = Element::new("lrm");
+        lrm.set_attr("id", id.clone());
+        lrm.push(self.lrm.clone());
+        ns.push(lrm);
+        let xpath = format!("/cib/status/node_state[@id='{id}']/lrm");
+        let xml = ns.to_xml();
+        let batch = [
+            ("delete-xpath", "", xpath.as_str(), true),
+            ("modify", "status", xml.as_str(), true),
+        ];
+        if let Err(e) = self.cib.batch(&batch).await {
+            tracing::warn!("cannot record this node's operation history in the CIB: {e}");
+        }
+    }
+
+    async fn completed(&mut self, job: u32, rec: OperationRecord) {
+        let res = self.op_result(&rec);
+        status::record(&mut self.lrm, &res);
+        self.write_lrm().await;
+        if let Some((dc, transition, action)) = self.pending.remove(&job) {
+            let reason = if rec.failed {
+                format!(
+                    "rc={} (expected {}){}",
+                    rec.rc,
+                    rec.expected_rc,
+                    if rec.exit_reason.is_empty() {
+                        String::new()
+                    } else {
+                        format!(": {}", rec.exit_reason)
+                    }
+                )
+            } else {
+                String::new()
+            };
+            self.reply(dc, transition, action, !rec.failed, reason)
+                .await;
+        }
+    }
+
+    async fn reply(&mut self, dc: u32, transition: u64, action: u32, ok: bool, reason: String) {
+        if dc == self.me {
+            self.action_done(transition, action, ok, &reason).await;
+        } else {
+            self.send(&Message::Result {
+                to: dc,
+                from: self.me,
+                transition,
+                action,
+                ok,
+                reason,
+            })
+            .await;
+        }
+    }
+
+    async fn send(&self, m: &Message) {
+        if let Err(e) = self
+            .group
+            .send_all(&[&m.encode()], Duration::from_secs(10))
+            .await
+        {
+            tracing::warn!("cannot send to the group {GROUP}: {e}");
+        }
+    }
+
+    async fn message(&mut self, m: Message) {
+        match m {
+            Message::Execute { to, .. } if to != self.me => {}
+            Message::Execute {
+                transition,
+                action,
+                resource,
+                agent,
+                operation,
+                interval_ms,
+                timeout_ms,
+                params,
+                meta,
+                target_rc,
+                key,
+                ..
+            } => {
+                let dc = message::dc(self.members.iter().copied()).unwrap_or(self.me);
+                self.execute_here(
+                    dc,
+                    transition,
+                    action,
+                    &resource,
+                    &agent,
+                    &operation,
+                    interval_ms,
+                    timeout_ms,
+                    params,
+                    meta,
+                    target_rc,
+                    key,
+                )
+                .await;
+            }
+            Message::Result {
+                to,
+                transition,
+                action,
+                ok,
+                reason,
+                ..
+            } if to == self.me => self.action_done(transition, action, ok, &reason).await,
+            Message::Result { .. } => {}
+        }
+    }
+
+    /// Runs one resource operation on this node's executor for the DC.
+    #[allow(clippy::too_many_arguments)]
+    async fn execute_here(
+        &mut self,
+        dc: u32,
+        transition: u64,
+        action: u32,
+        resource: &str,
+        agent: &str,
+        operation: &str,
+        interval_ms: u64,
+        timeout_ms: u64,
+        params: BTreeMap<String, String>,
+        meta: BTreeMap<String, String>,
+        target_rc: i32,
+        key: String,
+    ) {
+        match operation {
+            "cancel" => {
+                let op = meta
+                    .get("operation")
+                    .cloned()
+                    .unwrap_or_else(|| "monitor".into());
+                // Nothing to cancel is fine: it is not running.
+                let _ = self.execd.cancel(resource, &op, interval_ms).await;
+                self.reply(dc, transition, action, true, String::new())
+                    .await;
+                return;
+            }
+            "delete" | "lrm_delete" | "clear_failcount" => {
+                self.reply(dc, transition, action, true, String::new())
+                    .await;
+                return;
+            }
+            _ => {}
+        }
+        let fencing = agent.starts_with("stonith:");
+        self.digests.insert(
+            (resource.to_string(), operation.to_string(), interval_ms),
+            status::op_digest(&params, interval_ms, timeout_ms, fencing),
+        );
+        let p: HashMap<&str, &str> = params
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let m: HashMap<&str, &str> = meta.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let options = HashMap::from([
+            ("expected-rc", zbus::Variant::from(target_rc)),
+            ("user-data", zbus::Variant::from(key.as_str())),
+        ]);
+        match self
+            .execd
+            .execute(
+                resource,
+                agent,
+                operation,
+                interval_ms,
+                timeout_ms,
+                p,
+                m,
+                options,
+            )
+            .await
+        {
+            Ok((job, _)) => {
+                self.pending.insert(job, (dc, transition, action));
+            }
+            Err(e) => {
+                self.reply(
+                    dc,
+                    transition,
+                    action,
+                    false,
+                    format!("the executor refused it: {e}"),
+                )
+                .await;
+            }
+        }
+    }
+
+    async fn members_changed(&mut self, members: BTreeSet<u32>) {
+        self.names = node_names(&self.bus).await;
+        let before = std::mem::replace(&mut self.members, members);
+        let dc = message::dc(self.members.iter().copied());
+        tracing::info!(
+            members = ?self.members,
+            dc = ?dc.and_then(|d| self.names.get(&d).cloned()),
+            "the controllers changed"
+        );
+        if let Some(r) = self.running.as_mut() {
+            r.t.abort("the membership changed");
+        }
+        if self.is_dc() {
+            vigil_runtime::notify_status("DC");
+            self.write_membership(&before).await;
+            self.want();
+        }
+    }
+
+    /// The DC's record of who is in the cluster, and of the quorum.
+    async fn write_membership(&self, before: &BTreeSet<u32>) {
+        let mut xml = String::from("<status>");
+        for (id, name) in &self.names {
+            let online = self.members.contains(id);
+            if !online && !before.contains(id) {
+                continue;
+            }
+            let mut ns = Element::new("node_state");
+            ns.set_attr("id", id.to_string());
+            ns.set_attr("uname", name.clone());
+            ns.set_attr("in_ccm", if online { "true" } else { "false" });
+            ns.set_attr("crmd", if online { "online" } else { "offline" });
+            if online {
+                ns.set_attr("join", "member");
+                ns.set_attr("expected", "member");
+            }
+            ns.set_attr("crm-debug-origin", "vigil-controld");
+            xml.push_str(&ns.to_xml());
+        }
+        xml.push_str("</status>");
+        let mut batch = Vec::new();
+        let doc = Document::parse(&xml).ok();
+        let states: Vec<String> = doc
+            .iter()
+            .flat_map(|d| d.root.elements().map(|e| e.to_xml()).collect::<Vec<_>>())
+            .collect();
+        for s in &states {
+            batch.push(("modify", "status", s.as_str(), true));
+        }
+        let quorate = match vigil_dbus::membership::QuorumProxy::new(&self.bus).await {
+            Ok(q) => q.quorate().await.unwrap_or(false),
+            Err(_) => false,
+        };
+        let root = format!(
+            "<cib have-quorum=\"{}\" dc-uuid=\"{}\"/>",
+            if quorate { 1 } else { 0 },
+            self.me
+        );
+        batch.push(("modify", "", root.as_str(), false));
+        if let Err(e) = self.cib.batch(&batch).await {
+            tracing::warn!("cannot record the membership in the CIB: {e}");
+        }
+    }
+
+    fn want(&mut self) {
+        self.wanted = true;
+        self.settle_until = Some(Instant::now() + SETTLE);
+    }
+
+    fn cib_changed(&mut self, version: (u64, u64)) {
+        if !self.is_dc() {
+            return;
+        }
+        let config_changed = version > self.config_epoch && self.config_epoch != (0, 0);
+        self.config_epoch = self.config_epoch.max(version);
+        if config_changed && let Some(r) = self.running.as_mut() {
+            r.t.abort("the configuration changed");
+        }
+        self.want();
+    }
+
+    async fn tick(&mut self) {
+        // Actions past their deadline have failed.
+        let now = Instant::now();
+        let late: Vec<(u64, u32)> = self
+            .running
+            .as_ref()
+            .map(|r| {
+                r.deadlines
+                    .iter()
+                    .filter(|(_, d)| **d <= now)
+                    .map(|(a, _)| (r.id, *a))
+                    .collect()
+            })
+            .unwrap_or_default();
+        for (t, a) in late {
+            self.action_done(
+                t,
+                a,
+                false,
+                "no result in time (the operation's timeout and cluster-delay passed)",
+            )
+            .await;
+        }
+        self.finish_if_done();
+        if self.is_dc()
+            && self.running.is_none()
+            && self.wanted
+            && self.settle_until.is_none_or(|t| t <= now)
+        {
+            self.wanted = false;
+            self.compute().await;
+        }
+    }
+
+    fn finish_if_done(&mut self) {
+        let Some(r) = self.running.as_ref() else {
+            return;
+        };
+        let status = r.t.status();
+        if status == Status::Running {
+            return;
+        }
+        let took = r.started.elapsed();
+        match &status {
+            Status::Complete => tracing::info!(
+                message_id = MESSAGE_TRANSITION,
+                vigil_transition = r.id,
+                "transition {} complete in {} ms",
+                r.id,
+                took.as_millis()
+            ),
+            Status::Aborted(why) => {
+                tracing::info!(
+                    message_id = MESSAGE_TRANSITION,
+                    vigil_transition = r.id,
+                    "transition {} aborted after {} ms: {why}",
+                    r.id,
+                    took.as_millis()
+                );
+                self.want();
+            }
+            Status::Stalled(left) => {
+                tracing::error!(
+                    message_id = MESSAGE_TRANSITION,
+                    vigil_transition = r.id,
+                    "transition {} stalled with actions {left:?} left",
+                    r.id
+                );
+                self.want();
+            }
+            Status::Running => {}
+        }
+        self.running = None;
+    }
+
+    /// Runs the scheduler on the CIB and starts its transition.
+    async fn compute(&mut self) {
+        let xml = match self.cib.query("", "").await {
+            Ok(x) => x,
+            Err(e) => {
+                tracing::warn!("cannot read the CIB to schedule: {e}");
+                self.want();
+                return;
+            }
+        };
+        let Ok(doc) = Document::parse(&xml) else {
+            tracing::error!("the CIB from vigil-cibd does not parse");
+            return;
+        };
+        if let Some(v) = doc.root.attr("epoch").and_then(|e| e.parse::<u64>().ok()) {
+            let admin = doc
+                .root
+                .attr("admin_epoch")
+                .and_then(|e| e.parse::<u64>().ok())
+                .unwrap_or(0);
+            self.config_epoch = self.config_epoch.max((admin, v));
+        }
+        let started = Instant::now();
+        let scheduled = std::panic::catch_unwind(|| {
+            let s = vigil_scheduler::Scheduler::run(
+                &doc,
+                &vigil_scheduler::Options {
+                    now: Some(now_epoch()),
+                },
+            );
+            (s.transition_summary(), s.graph_xml())
+        });
+        let Ok((summary, graph_xml)) = scheduled else {
+            tracing::error!("the scheduler failed on this CIB; waiting for the next change");
+            return;
+        };
+        let graph = match Graph::parse(&graph_xml) {
+            Ok(g) => g,
+            Err(e) => {
+                tracing::error!("the scheduler's graph does not read: {e}");
+                return;
+            }
+        };
+        if graph.actions.is_empty() {
+            tracing::debug!("nothing to do");
+            return;
+        }
+        self.next_transition += 1;
+        let id = self.next_transition;
+        tracing::info!(
+            message_id = MESSAGE_TRANSITION,
+            vigil_transition = id,
+            "transition {id}: {} actions, computed in {} ms{}",
+            graph.actions.len(),
+            started.elapsed().as_millis(),
+            if summary.is_empty() {
+                String::new()
+            } else {
+                format!("; {}", summary.join("; "))
+            }
+        );
+        let cluster_delay = Duration::from_millis(graph.cluster_delay_ms);
+        let (t, first) = Transition::start(graph, 0);
+        self.running = Some(Running {
+            id,
+            t,
+            started: Instant::now(),
+            deadlines: BTreeMap::new(),
+            cluster_delay,
+        });
+        self.dispatch(first).await;
+        self.finish_if_done();
+    }
+
+    async fn action_done(&mut self, transition: u64, action: u32, ok: bool, reason: &str) {
+        let Some(r) = self.running.as_mut() else {
+            return;
+        };
+        if r.id != transition {
+            return;
+        }
+        r.deadlines.remove(&action);
+        if let Some(a) = r.t.action(action) {
+            if ok {
+                tracing::debug!(vigil_transition = transition, "{} done", a.key);
+            } else {
+                tracing::warn!(vigil_transition = transition, "{} failed: {reason}", a.key);
+            }
+        }
+        let next = r.t.done(action, ok, reason);
+        // Boxed: dispatching may finish actions at once (here), which
+        // dispatches again.
+        Box::pin(self.dispatch(next)).await;
+        self.finish_if_done();
+    }
+
+    async fn dispatch(&mut self, actions: Vec<u32>) {
+        for a in actions {
+            let Some(r) = self.running.as_mut() else {
+                return;
+            };
+            let Some(act) = r.t.action(a).cloned() else {
+                continue;
+            };
+            let id = r.id;
+            let timeout = Duration::from_millis(act.timeout_ms().unwrap_or(20_000));
+            r.deadlines
+                .insert(a, Instant::now() + timeout + r.cluster_delay);
+            match act.kind {
+                Kind::Pseudo => {}
+                Kind::Cluster => self.cluster_action(id, &act),
+                Kind::Rsc => {
+                    let Some(rsc) = &act.resource else { continue };
+                    let node = act.node.clone().unwrap_or_default();
+                    let Some(to) = self.node_id(&node) else {
+                        self.action_done(id, a, false, &format!("unknown node {node}"))
+                            .await;
+                        continue;
+                    };
+                    let agent = match &rsc.provider {
+                        Some(p) => format!("{}:{p}:{}", rsc.class, rsc.kind),
+                        None => format!("{}:{}", rsc.class, rsc.kind),
+                    };
+                    let key = TransitionKey {
+                        action: a,
+                        transition: id,
+                        target_rc: act.target_rc(),
+                        uuid: self.uuid.clone(),
+                    }
+                    .to_string();
+                    let resource = rsc.long_id.clone().unwrap_or_else(|| rsc.id.clone());
+                    let interval_ms = act.interval_ms();
+                    let timeout_ms = act.timeout_ms().unwrap_or(20_000);
+                    let msg = Message::Execute {
+                        to,
+                        transition: id,
+                        action: a,
+                        resource: resource.clone(),
+                        agent: agent.clone(),
+                        operation: act.operation.clone(),
+                        interval_ms,
+                        timeout_ms,
+                        params: act.params(),
+                        meta: act.metas(),
+                        target_rc: act.target_rc(),
+                        key: key.clone(),
+                    };
+                    if to == self.me {
+                        (self.execute_here(
+                            self.me,
+                            id,
+                            a,
+                            &resource,
+                            &agent,
+                            &act.operation,
+                            interval_ms,
+                            timeout_ms,
+                            act.params(),
+                            act.metas(),
+                            act.target_rc(),
+                            key,
+                        ))
+                        .await;
+                    } else {
+                        self.send(&msg).await;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Fencing (through the fencer) and the other cluster actions.
+    fn cluster_action(&self, transition: u64, act: &vigil_controller::graph::Action) {
+        let tx = self.internal.clone();
+        let action = act.id;
+        match act.operation.as_str() {
+            "stonith" => {
+                let target = act.node.clone().unwrap_or_default();
+                let how = act.meta("stonith_action").unwrap_or("reboot").to_string();
+                let bus = self.bus.clone();
+                tokio::spawn(async move {
+                    let (ok, reason) = fence(&bus, &target, &how).await;
+                    let _ = tx.send(Internal::ClusterDone {
+                        transition,
+                        action,
+                        ok,
+                        reason,
+                        fenced: ok.then_some(target),
+                    });
+                });
+            }
+            other => {
+                // Shutdown and the like need nothing of the fencer; they
+                // are done once ordered (a node's clean shutdown is the
+                // node's own, after its resources left).
+                tracing::debug!("cluster action {other} needs nothing here");
+                let _ = tx.send(Internal::ClusterDone {
+                    transition,
+                    action,
+                    ok: true,
+                    reason: String::new(),
+                    fenced: None,
+                });
+            }
+        }
+    }
+
+    /// After fencing: the node is down and runs nothing.
+    async fn mark_fenced(&self, target: &str) {
+        let Some(id) = self.node_id(target) else {
+            return;
+        };
+        let mut ns = status::node_state(&id.to_string(), target, false);
+        ns.set_attr("crm-debug-origin", "vigil-controld-fenced");
+        let xpath = format!("/cib/status/node_state[@id='{id}']/lrm");
+        let xml = ns.to_xml();
+        let batch = [
+            ("delete-xpath", "", xpath.as_str(), true),
+            ("modify", "status", xml.as_str(), true),
+        ];
+        if let Err(e) = self.cib.batch(&batch).await {
+            tracing::warn!("cannot record that {target} was fenced: {e}");
+        }
+    }
+}
+
+/// Fences `target` through this node's fencer: (ok, reason).
+async fn fence(bus: &zbus::Connection, target: &str, action: &str) -> (bool, String) {
+    let f = match vigil_dbus::fencing::ManagerProxy::new(bus).await {
+        Ok(f) => f,
+        Err(e) => return (false, format!("cannot reach vigil-fenced: {e}")),
+    };
+    let Ok(mut removed) = f.receive_job_removed().await else {
+        return (false, "cannot follow vigil-fenced's jobs".into());
+    };
+    let job = match f.fence(target, action, HashMap::new()).await {
+        Ok((job, _)) => job,
+        Err(e) => return (false, format!("vigil-fenced refused: {e}")),
+    };
+    while let Some(s) = removed.next().await {
+        if let Ok(a) = s.args()
+            && a.id == job
+        {
+            let ok = matches!(a.result.as_str(), "done" | "confirmed");
+            return (
+                ok,
+                if ok {
+                    String::new()
+                } else {
+                    format!("fencing {target} {}", a.result)
+                },
+            );
+        }
+    }
+    (false, "vigil-fenced went away".into())
+}
