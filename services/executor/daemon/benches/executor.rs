@@ -10,7 +10,9 @@
 //!
 //! `VIGIL_BENCH_OPS` (default 500) sets how many operations the first part
 //! runs; `VIGIL_BENCH_SECONDS` (default 30) the second part's window;
-//! `VIGIL_BENCH_RESOURCES` (default 500) its resources.
+//! `VIGIL_BENCH_RESOURCES` (default 500) its resources. Without `--bench`
+//! (as `cargo test --benches` runs it) a short smoke run checks that
+//! everything works, and its figures mean nothing.
 
 use std::collections::HashMap;
 use std::process::Command;
@@ -83,9 +85,13 @@ async fn main() {
     .await;
     let m = ManagerProxy::new(&conn).await.unwrap();
     let pid = daemon.pid().unwrap();
+    let full = std::env::args().any(|a| a == "--bench");
+    if !full {
+        println!("smoke run (cargo bench runs the real one):");
+    }
 
     // 1. Overhead per operation.
-    let ops = env_u64("VIGIL_BENCH_OPS", 500) as usize;
+    let ops = env_u64("VIGIL_BENCH_OPS", if full { 500 } else { 20 }) as usize;
     let agent = root.join("resource.d/bench/True");
     let mut direct = Vec::with_capacity(ops);
     for _ in 0..ops {
@@ -101,7 +107,8 @@ async fn main() {
     let mut completed = m.receive_operation_completed().await.unwrap();
     let mut e2e = Vec::with_capacity(ops);
     let mut exec = Vec::with_capacity(ops);
-    for i in 0..ops + 20 {
+    let warmup = if full { 20 } else { 2 };
+    for i in 0..ops + warmup {
         let t = Instant::now();
         let (id, _) = m
             .execute(
@@ -123,7 +130,7 @@ async fn main() {
                 break a.record;
             }
         };
-        if i >= 20 {
+        if i >= warmup {
             e2e.push(t.elapsed().as_secs_f64() * 1e3);
             exec.push(rec.exec_ms as f64);
         }
@@ -154,8 +161,8 @@ async fn main() {
     );
 
     // 2. CPU with many recurring monitors.
-    let resources = env_u64("VIGIL_BENCH_RESOURCES", 500);
-    let seconds = env_u64("VIGIL_BENCH_SECONDS", 30);
+    let resources = env_u64("VIGIL_BENCH_RESOURCES", if full { 500 } else { 10 });
+    let seconds = env_u64("VIGIL_BENCH_SECONDS", if full { 30 } else { 1 });
     for i in 0..resources {
         let r = format!("res{i}");
         // Spread the first runs over the interval, as a cluster's start-up
@@ -176,7 +183,7 @@ async fn main() {
         .unwrap();
     }
     // Let the first round pass, then measure.
-    tokio::time::sleep(Duration::from_secs(11)).await;
+    tokio::time::sleep(Duration::from_secs(if full { 11 } else { 1 })).await;
     let (own0, kids0) = cpu(pid);
     let t0 = Instant::now();
     tokio::time::sleep(Duration::from_secs(seconds)).await;
