@@ -85,6 +85,8 @@ pub struct Controller {
     settle_until: Option<Instant>,
     config_epoch: (u64, u64),
     internal: mpsc::UnboundedSender<Internal>,
+    /// This node's transient attributes (fail counts and last failures).
+    attrs: BTreeMap<String, String>,
 }
 
 impl std::fmt::Debug for Controller {
@@ -147,10 +149,13 @@ pub async fn run(bus: zbus::Connection, node_name: String) -> anyhow::Result<()>
         settle_until: None,
         config_epoch: (0, 0),
         internal,
+        attrs: BTreeMap::new(),
     };
     tracing::info!(node = %c.name, id = c.me, "controller joined the group {GROUP}");
     vigil_runtime::notify_status("in the cluster");
     c.load_history().await;
+    // Transient attributes start afresh with the node's controller.
+    c.write_attrs().await;
     let mut tick = tokio::time::interval(TICK);
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     loop {
@@ -283,6 +288,9 @@ impl Controller {
         let res = self.op_result(&rec);
         status::record(&mut self.lrm, &res);
         self.write_lrm().await;
+        if rec.failed {
+            self.count_failure(&rec).await;
+        }
         if let Some((dc, transition, action)) = self.pending.remove(&job) {
             let reason = if rec.failed {
                 format!(
@@ -300,6 +308,77 @@ impl Controller {
             };
             self.reply(dc, transition, action, !rec.failed, reason)
                 .await;
+        }
+    }
+
+    /// A failed operation: its fail count goes up (a failed start's to
+    /// INFINITY: start failures are fatal by default) and its last failure
+    /// is now, as the scheduler reads them from the node's transient
+    /// attributes.
+    async fn count_failure(&mut self, rec: &OperationRecord) {
+        let key = format!("{}#{}_{}", rec.resource, rec.action, rec.interval_ms);
+        let name = format!("fail-count-{key}");
+        let old: i64 = self
+            .attrs
+            .get(&name)
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        let new = if rec.action == "start" {
+            1_000_000
+        } else {
+            (old + 1).min(1_000_000)
+        };
+        self.attrs.insert(name, new.to_string());
+        self.attrs
+            .insert(format!("last-failure-{key}"), now_epoch().to_string());
+        tracing::warn!(
+            vigil_resource = %rec.resource,
+            vigil_node = %self.name,
+            "{} of {} failed on {}: fail count {new}",
+            rec.action,
+            rec.resource,
+            self.name
+        );
+        self.write_attrs().await;
+    }
+
+    /// Writes this node's transient attributes (one version step).
+    async fn write_attrs(&self) {
+        let id = self.me.to_string();
+        let mut set = Element::new("instance_attributes");
+        set.set_attr("id", format!("status-{id}"));
+        for (k, v) in &self.attrs {
+            let mut nv = Element::new("nvpair");
+            let safe: String = k
+                .chars()
+                .map(|c| {
+                    if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
+                        c
+                    } else {
+                        '.'
+                    }
+                })
+                .collect();
+            nv.set_attr("id", format!("status-{id}-{safe}"));
+            nv.set_attr("name", k.clone());
+            nv.set_attr("value", v.clone());
+            set.push(nv);
+        }
+        let mut ta = Element::new("transient_attributes");
+        ta.set_attr("id", id.clone());
+        ta.push(set);
+        let mut ns = Element::new("node_state");
+        ns.set_attr("id", id.clone());
+        ns.set_attr("uname", self.name.clone());
+        ns.push(ta);
+        let xpath = format!("/cib/status/node_state[@id='{id}']/transient_attributes");
+        let xml = ns.to_xml();
+        let batch = [
+            ("delete-xpath", "", xpath.as_str(), true),
+            ("modify", "status", xml.as_str(), true),
+        ];
+        if let Err(e) = self.cib.batch(&batch).await {
+            tracing::warn!("cannot record this node's attributes in the CIB: {e}");
         }
     }
 

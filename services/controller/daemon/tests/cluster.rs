@@ -73,14 +73,19 @@ impl Cluster {
         };
         for id in 1..=3u32 {
             let mut node = Node::default();
-            node.daemons.push(c.nodes.start_membership(&b.membershipd, id).await);
+            node.daemons
+                .push(c.nodes.start_membership(&b.membershipd, id).await);
             let bus = c.nodes.bus(id).to_string();
             let name = format!("n{id}");
             let mut cib = Command::new(&b.cibd);
             cib.args(["--bus", &bus, "--node-name", &name])
                 .arg("--state-dir")
                 .arg(c.nodes.state(id, "cib"));
-            let d = Daemon::start(&format!("vigil-cibd of {name}"), cib, &c.nodes.log(id, "cib"));
+            let d = Daemon::start(
+                &format!("vigil-cibd of {name}"),
+                cib,
+                &c.nodes.log(id, "cib"),
+            );
             c.nodes.wait_for_name(&d, id, "org.vigil.cib1").await;
             node.daemons.push(d);
             let mut x = Command::new(&b.execd);
@@ -89,12 +94,22 @@ impl Cluster {
                 .arg(c.nodes.state(id, "agents"))
                 .arg("--fence-dir")
                 .arg(&agents);
-            let d = Daemon::start(&format!("vigil-execd of {name}"), x, &c.nodes.log(id, "execd"));
+            let d = Daemon::start(
+                &format!("vigil-execd of {name}"),
+                x,
+                &c.nodes.log(id, "execd"),
+            );
             c.nodes.wait_for_name(&d, id, "org.vigil.executor1").await;
             node.daemons.push(d);
             let mut f = Command::new(&b.fenced);
-            f.args(["--bus", &bus, "--node-name", &name]).arg("--agent-dir").arg(&agents);
-            let d = Daemon::start(&format!("vigil-fenced of {name}"), f, &c.nodes.log(id, "fenced"));
+            f.args(["--bus", &bus, "--node-name", &name])
+                .arg("--agent-dir")
+                .arg(&agents);
+            let d = Daemon::start(
+                &format!("vigil-fenced of {name}"),
+                f,
+                &c.nodes.log(id, "fenced"),
+            );
             c.nodes.wait_for_name(&d, id, "org.vigil.fencing1").await;
             node.daemons.push(d);
             c.running.push(node);
@@ -107,15 +122,23 @@ impl Cluster {
             other => Err(format!("{other:?}")),
         })
         .await;
-        cib.replace("configuration", "", &CONFIG.replace("LOG", c.log.to_str().unwrap()))
-            .await
-            .expect("load the configuration");
+        cib.replace(
+            "configuration",
+            "",
+            &CONFIG.replace("LOG", c.log.to_str().unwrap()),
+        )
+        .await
+        .expect("load the configuration");
         for id in 1..=3u32 {
             let bus = c.nodes.bus(id).to_string();
             let mut ctl = Command::new(CONTROLD);
             ctl.args(["--bus", &bus, "--node-name", &format!("n{id}")])
                 .env("RUST_LOG", "debug,zbus=warn");
-            let d = Daemon::start(&format!("vigil-controld of n{id}"), ctl, &c.nodes.log(id, "controld"));
+            let d = Daemon::start(
+                &format!("vigil-controld of n{id}"),
+                ctl,
+                &c.nodes.log(id, "controld"),
+            );
             c.running[id as usize - 1].daemons.push(d);
         }
         Some(c)
@@ -126,7 +149,9 @@ impl Cluster {
         let mut out = Vec::new();
         for id in ids {
             let conn = self.nodes.connect(*id).await;
-            let x = vigil_dbus::executor::ManagerProxy::new(&conn).await.unwrap();
+            let x = vigil_dbus::executor::ManagerProxy::new(&conn)
+                .await
+                .unwrap();
             if let Ok((_, state, _, _, _)) = x.get_resource(resource).await
                 && state == "running"
             {
@@ -153,10 +178,18 @@ async fn a_resource_runs_once_and_survives_its_node() {
     };
     let first = eventually("web to run on exactly one node", async || {
         let on = c.running_on("web", &[1, 2, 3]).await;
-        if on.len() == 1 { Ok(on[0]) } else { Err(format!("web runs on {on:?}")) }
+        if on.len() == 1 {
+            Ok(on[0])
+        } else {
+            Err(format!("web runs on {on:?}"))
+        }
     })
     .await;
-    assert!(c.fencing_log().is_empty(), "nobody fenced yet: {:?}", c.fencing_log());
+    assert!(
+        c.fencing_log().is_empty(),
+        "nobody fenced yet: {:?}",
+        c.fencing_log()
+    );
     // It stays put.
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(c.running_on("web", &[1, 2, 3]).await, [first]);
@@ -168,10 +201,76 @@ async fn a_resource_runs_once_and_survives_its_node() {
     let survivors: Vec<u32> = (1..=3).filter(|i| *i != first).collect();
     let second = eventually("web to run on a survivor", async || {
         let on = c.running_on("web", &survivors).await;
-        if on.len() == 1 { Ok(on[0]) } else { Err(format!("web runs on {on:?}")) }
+        if on.len() == 1 {
+            Ok(on[0])
+        } else {
+            Err(format!("web runs on {on:?}"))
+        }
     })
     .await;
     assert_ne!(second, first);
     let fenced = c.fencing_log();
-    assert_eq!(fenced, [format!("reboot n{first} ok")], "the dead node was fenced once");
+    assert_eq!(
+        fenced,
+        [format!("reboot n{first} ok")],
+        "the dead node was fenced once"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_monitor_counts_and_the_resource_recovers() {
+    const T: &str = "a_failed_monitor_counts_and_the_resource_recovers";
+    let Some(c) = Cluster::start(T, 72).await else {
+        return;
+    };
+    let on = eventually("web to run on exactly one node", async || {
+        let on = c.running_on("web", &[1, 2, 3]).await;
+        if on.len() == 1 {
+            Ok(on[0])
+        } else {
+            Err(format!("web runs on {on:?}"))
+        }
+    })
+    .await;
+    // web dies behind the cluster's back (Dummy's state file goes).
+    let state = c.nodes.state(on, "agents");
+    let file = std::fs::read_dir(&state)
+        .unwrap()
+        .flatten()
+        .find(|e| e.file_name().to_string_lossy().contains("web"))
+        .expect("Dummy's state file")
+        .path();
+    std::fs::remove_file(&file).unwrap();
+    // The monitor notices, the failure is counted, web is recovered.
+    let conn = c.nodes.connect(1).await;
+    let cib = vigil_dbus::cib::ManagerProxy::new(&conn).await.unwrap();
+    eventually("the fail count in the CIB", async || {
+        let xml = cib
+            .query("//nvpair[@name='fail-count-web#monitor_2000']", "")
+            .await
+            .map_err(|e| e.to_string())?;
+        if xml.contains("value=\"1\"") {
+            Ok(())
+        } else {
+            Err(xml)
+        }
+    })
+    .await;
+    eventually("web to run again", async || {
+        if file.exists() {
+            Ok(())
+        } else {
+            Err("not restarted".to_string())
+        }
+    })
+    .await;
+    assert_eq!(
+        c.running_on("web", &[1, 2, 3]).await,
+        [on],
+        "recovered where it was"
+    );
+    assert!(
+        c.fencing_log().is_empty(),
+        "a resource failure fences nobody"
+    );
 }
