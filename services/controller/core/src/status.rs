@@ -172,7 +172,8 @@ pub fn record(lrm_resources: &mut Element, r: &OpResult) {
             vigil_cib::xml::Node::Element(e) => {
                 e.name != "lrm_rsc_op"
                     || e.attr("interval").is_none_or(|i| i == "0")
-                    || e.attr("id").is_some_and(|id| id.ends_with("_last_failure_0"))
+                    || e.attr("id")
+                        .is_some_and(|id| id.ends_with("_last_failure_0"))
             }
             _ => true,
         });
