@@ -87,6 +87,8 @@ pub struct Controller {
     internal: mpsc::UnboundedSender<Internal>,
     /// This node's transient attributes (fail counts and last failures).
     attrs: BTreeMap<String, String>,
+    /// Whether the DC's record of the membership is in the CIB.
+    membership_written: bool,
 }
 
 impl std::fmt::Debug for Controller {
@@ -150,6 +152,7 @@ pub async fn run(bus: zbus::Connection, node_name: String) -> anyhow::Result<()>
         config_epoch: (0, 0),
         internal,
         attrs: BTreeMap::new(),
+        membership_written: true,
     };
     tracing::info!(node = %c.name, id = c.me, "controller joined the group {GROUP}");
     vigil_runtime::notify_status("in the cluster");
@@ -536,7 +539,7 @@ impl Controller {
 
     async fn members_changed(&mut self, members: BTreeSet<u32>) {
         self.names = node_names(&self.bus).await;
-        let before = std::mem::replace(&mut self.members, members);
+        self.members = members;
         let dc = message::dc(self.members.iter().copied());
         tracing::info!(
             members = ?self.members,
@@ -548,41 +551,69 @@ impl Controller {
         }
         if self.is_dc() {
             vigil_runtime::notify_status("DC");
-            self.write_membership(&before).await;
+            self.membership_written = self.write_membership().await;
             self.want();
         }
     }
 
     /// The DC's record of who is in the cluster, and of the quorum.
-    async fn write_membership(&self, before: &BTreeSet<u32>) {
-        let mut xml = String::from("<status>");
+    /// The DC's record of who is in the cluster, and of the quorum: every
+    /// node with a controller online, every other node of the membership
+    /// there but its controller not (pending), every node the status
+    /// section still shows but that is gone, offline (with its history
+    /// kept: the scheduler then sees it unclean and has it fenced). Returns whether it was
+    /// written (the DC tries again on the next tick when not).
+    async fn write_membership(&self) -> bool {
+        let shown_online: BTreeSet<String> = match self
+            .cib
+            .query("//node_state[@in_ccm='true' or @crmd='online']", "")
+            .await
+        {
+            Ok(xml) => Document::parse(&format!("<r>{xml}</r>"))
+                .map(|d| {
+                    d.root
+                        .descendants()
+                        .filter(|e| e.name == "node_state")
+                        .filter_map(|e| e.attr("id").map(str::to_string))
+                        .collect()
+                })
+                .unwrap_or_default(),
+            // Nothing matches: nobody is shown online.
+            Err(_) => BTreeSet::new(),
+        };
+        // The nodes in the membership (their controller may not run yet).
+        let in_view: BTreeSet<u32> =
+            match vigil_dbus::membership::ManagerProxy::new(&self.bus).await {
+                Ok(m) => m.members().await.unwrap_or_default().into_iter().collect(),
+                Err(_) => BTreeSet::new(),
+            };
+        let mut states = Vec::new();
         for (id, name) in &self.names {
             let online = self.members.contains(id);
-            if !online && !before.contains(id) {
+            let member = online || in_view.contains(id);
+            if !member && !shown_online.contains(&id.to_string()) {
                 continue;
             }
             let mut ns = Element::new("node_state");
             ns.set_attr("id", id.to_string());
             ns.set_attr("uname", name.clone());
-            ns.set_attr("in_ccm", if online { "true" } else { "false" });
+            ns.set_attr("in_ccm", if member { "true" } else { "false" });
             ns.set_attr("crmd", if online { "online" } else { "offline" });
+            // A node whose controller has not joined yet is pending (no
+            // join or expected state written for it); one whose
+            // controller was there and went keeps "expected member", so
+            // the scheduler has it fenced.
             if online {
                 ns.set_attr("join", "member");
                 ns.set_attr("expected", "member");
             }
             ns.set_attr("crm-debug-origin", "vigil-controld");
-            xml.push_str(&ns.to_xml());
+            states.push(ns.to_xml());
         }
-        xml.push_str("</status>");
-        let mut batch = Vec::new();
-        let doc = Document::parse(&xml).ok();
-        let states: Vec<String> = doc
+        let mut batch: Vec<(&str, &str, &str, bool)> = states
             .iter()
-            .flat_map(|d| d.root.elements().map(|e| e.to_xml()).collect::<Vec<_>>())
+            .map(|s| ("modify", "status", s.as_str(), true))
             .collect();
-        for s in &states {
-            batch.push(("modify", "status", s.as_str(), true));
-        }
         let quorate = match vigil_dbus::membership::QuorumProxy::new(&self.bus).await {
             Ok(q) => q.quorate().await.unwrap_or(false),
             Err(_) => false,
@@ -593,8 +624,12 @@ impl Controller {
             self.me
         );
         batch.push(("modify", "", root.as_str(), false));
-        if let Err(e) = self.cib.batch(&batch).await {
-            tracing::warn!("cannot record the membership in the CIB: {e}");
+        match self.cib.batch(&batch).await {
+            Ok(_) => true,
+            Err(e) => {
+                tracing::warn!("cannot record the membership in the CIB (trying again): {e}");
+                false
+            }
         }
     }
 
@@ -639,7 +674,11 @@ impl Controller {
             .await;
         }
         self.finish_if_done();
+        if self.is_dc() && !self.membership_written {
+            self.membership_written = self.write_membership().await;
+        }
         if self.is_dc()
+            && self.membership_written
             && self.running.is_none()
             && self.wanted
             && self.settle_until.is_none_or(|t| t <= now)

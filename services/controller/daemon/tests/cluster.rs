@@ -61,6 +61,11 @@ const CONFIG: &str = r#"<configuration>
 
 impl Cluster {
     async fn start(test: &str, octet: u8) -> Option<Cluster> {
+        Cluster::start_with(test, octet, "").await
+    }
+
+    /// With `constraints` (XML) in the configuration.
+    async fn start_with(test: &str, octet: u8, constraints: &str) -> Option<Cluster> {
         let b = binaries(test)?;
         let nodes = Nodes::with_config(octet, 3, "[timings]\ntoken = \"1s\"\n");
         let agents = nodes.dir().join("agents");
@@ -122,13 +127,13 @@ impl Cluster {
             other => Err(format!("{other:?}")),
         })
         .await;
-        cib.replace(
-            "configuration",
-            "",
-            &CONFIG.replace("LOG", c.log.to_str().unwrap()),
-        )
-        .await
-        .expect("load the configuration");
+        let config = CONFIG.replace("LOG", c.log.to_str().unwrap()).replace(
+            "<constraints/>",
+            &format!("<constraints>{constraints}</constraints>"),
+        );
+        cib.replace("configuration", "", &config)
+            .await
+            .expect("load the configuration");
         for id in 1..=3u32 {
             let bus = c.nodes.bus(id).to_string();
             let mut ctl = Command::new(CONTROLD);
@@ -272,5 +277,46 @@ async fn a_failed_monitor_counts_and_the_resource_recovers() {
     assert!(
         c.fencing_log().is_empty(),
         "a resource failure fences nobody"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dc_dies_with_the_resource_and_a_new_dc_recovers_it() {
+    const T: &str = "the_dc_dies_with_the_resource_and_a_new_dc_recovers_it";
+    let prefer_n1 = r#"<rsc_location id="web-on-n1" rsc="web" node="n1" score="100"/>"#;
+    let Some(mut c) = Cluster::start_with(T, 73, prefer_n1).await else {
+        return;
+    };
+    eventually("web to run on n1, the DC", async || {
+        let on = c.running_on("web", &[1, 2, 3]).await;
+        if on == [1] {
+            Ok(())
+        } else {
+            Err(format!("web runs on {on:?}"))
+        }
+    })
+    .await;
+    for d in c.running[0].daemons.drain(..).rev() {
+        d.kill();
+    }
+    let on = eventually("web to run on a survivor", async || {
+        let on = c.running_on("web", &[2, 3]).await;
+        if on.len() == 1 {
+            Ok(on[0])
+        } else {
+            Err(format!("web runs on {on:?}"))
+        }
+    })
+    .await;
+    assert!(on == 2 || on == 3);
+    assert_eq!(
+        c.fencing_log(),
+        ["reboot n1 ok"],
+        "the old DC was fenced once, by the new one"
+    );
+    let log = std::fs::read_to_string(c.nodes.log(2, "controld")).unwrap();
+    assert!(
+        log.contains("dc=Some(\"n2\")"),
+        "n2 took over as DC:\n{log}"
     );
 }
