@@ -13,14 +13,18 @@
 //! - `vigil agent list|meta|exec` lists resource agents, shows their
 //!   metadata and runs one action by hand, as the executor would;
 //! - `vigil fence NODE`, `vigil fence history|confirm` and `vigil stonith
-//!   list|show` use the fencer.
+//!   list|show` use the fencer;
+//! - `vigil status` shows the cluster; `vigil sandbox up|status|kill|down`
+//!   runs a whole cluster on this machine.
 
 mod agent;
 mod cib;
 mod cluster;
 mod fence;
 mod membership;
+mod sandbox;
 mod simulate;
+mod status;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -61,6 +65,12 @@ enum Command {
     /// one by hand
     #[command(subcommand)]
     Agent(AgentCommand),
+    /// The cluster: nodes, resources, the DC, quorum, recent fencing
+    Status(BusArgs),
+    /// A whole cluster on this machine, without root: up, status, kill a
+    /// node, down
+    #[command(subcommand)]
+    Sandbox(SandboxCommand),
     /// Fence a node (`vigil fence NODE`), or read the fence history
     Fence(FenceArgs),
     /// Fence devices
@@ -106,6 +116,41 @@ enum FenceCommand {
         #[command(flatten)]
         bus: BusArgs,
     },
+}
+
+#[derive(Parser, Debug)]
+struct SandboxDir {
+    /// The sandbox's directory (default: /tmp/vigil-sandbox-UID)
+    #[arg(long)]
+    dir: Option<PathBuf>,
+}
+
+impl SandboxDir {
+    fn path(&self) -> PathBuf {
+        self.dir.clone().unwrap_or_else(sandbox::default_dir)
+    }
+}
+
+#[derive(Subcommand, Debug)]
+enum SandboxCommand {
+    /// Boot an N-node cluster on this machine with a demo configuration
+    Up {
+        /// How many nodes
+        #[arg(long, default_value_t = 3)]
+        nodes: u32,
+        #[command(flatten)]
+        dir: SandboxDir,
+    },
+    /// Which nodes run, and their buses
+    Status(SandboxDir),
+    /// Pull a node's plug (kill all its processes at once)
+    Kill {
+        node: String,
+        #[command(flatten)]
+        dir: SandboxDir,
+    },
+    /// Stop every node and remove the sandbox
+    Down(SandboxDir),
 }
 
 #[derive(Subcommand, Debug)]
@@ -324,6 +369,11 @@ fn main() -> ExitCode {
                 )),
             },
         },
+        Command::Status(bus) => status::run(bus.bus),
+        Command::Sandbox(SandboxCommand::Up { nodes, dir }) => sandbox::up(&dir.path(), nodes),
+        Command::Sandbox(SandboxCommand::Status(dir)) => sandbox::status(&dir.path()),
+        Command::Sandbox(SandboxCommand::Kill { node, dir }) => sandbox::kill(&dir.path(), &node),
+        Command::Sandbox(SandboxCommand::Down(dir)) => sandbox::down(&dir.path()),
         Command::Stonith(StonithCommand::List(bus)) => fence::run(bus.bus, fence::Action::List),
         Command::Stonith(StonithCommand::Show { device, bus }) => {
             fence::run(bus.bus, fence::Action::Show { device })

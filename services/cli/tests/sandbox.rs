@@ -1,0 +1,134 @@
+//! `vigil sandbox`: a user boots a cluster on one machine, watches it,
+//! pulls a node's plug, sees the resources come back elsewhere, and stops
+//! it all.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+const VIGIL: &str = env!("CARGO_BIN_EXE_vigil");
+
+fn vigil(args: &[&str], bus: Option<&str>) -> (bool, String) {
+    let mut cmd = Command::new(VIGIL);
+    cmd.args(args);
+    match bus {
+        Some(b) => cmd.env("VIGIL_BUS", b),
+        None => cmd.env_remove("VIGIL_BUS"),
+    };
+    let out = cmd.output().expect("run vigil");
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+/// The node a resource is started on, per `vigil status`.
+fn started_on(status: &str, rsc: &str) -> Option<String> {
+    status
+        .lines()
+        .find(|l| l.trim_start().starts_with(&format!("* {rsc}\t")))
+        .and_then(|l| l.split("Started ").nth(1))
+        // "Started n2 (UNCLEAN)" is not started anywhere usable.
+        .filter(|n| !n.contains("UNCLEAN"))
+        .and_then(|n| n.split_whitespace().next())
+        .map(str::to_string)
+}
+
+fn wait_for<T>(what: &str, mut f: impl FnMut() -> Result<T, String>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        match f() {
+            Ok(v) => return v,
+            Err(e) if Instant::now() > deadline => panic!("timed out waiting for {what}: {e}"),
+            Err(_) => std::thread::sleep(Duration::from_millis(200)),
+        }
+    }
+}
+
+/// Stops the sandbox even when the test fails.
+struct Down<'a>(&'a Path);
+
+impl Drop for Down<'_> {
+    fn drop(&mut self) {
+        let _ = Command::new(VIGIL)
+            .args(["sandbox", "down", "--dir"])
+            .arg(self.0)
+            .output();
+    }
+}
+
+#[test]
+fn a_sandbox_cluster_survives_a_pulled_plug() {
+    const T: &str = "a_sandbox_cluster_survives_a_pulled_plug";
+    if !vigil_testkit::dbus_daemon_available(T) {
+        return;
+    }
+    let beside = Path::new(VIGIL).parent().unwrap();
+    if !beside.join("vigil-controld").exists() {
+        eprintln!("SKIPPED {T}: build the daemons first (cargo build --workspace --bins)");
+        assert!(
+            std::env::var_os("VIGIL_REQUIRE_ALL").is_none(),
+            "{T}: the daemons are required"
+        );
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("sandbox");
+    let d = dir.to_str().unwrap();
+    let _down = Down(&dir);
+    let (ok, out) = vigil(&["sandbox", "up", "--nodes", "3", "--dir", d], None);
+    assert!(ok, "{out}");
+    let (ok, again) = vigil(&["sandbox", "up", "--dir", d], None);
+    assert!(!ok && again.contains("already runs"), "{again}");
+    let bus = std::fs::read_to_string(dir.join("nodes/n1/bus"))
+        .unwrap()
+        .trim()
+        .to_string();
+    let status = wait_for("the demo resources to start", || {
+        let (ok, s) = vigil(&["status"], Some(&bus));
+        let all = ["web-ip", "web-server", "db", "db-backup", "fence-sandbox"]
+            .iter()
+            .all(|r| started_on(&s, r).is_some());
+        if ok && all { Ok(s) } else { Err(s) }
+    });
+    let web = started_on(&status, "web-ip").unwrap();
+    assert_eq!(
+        started_on(&status, "web-server"),
+        Some(web.clone()),
+        "a group runs together:\n{status}"
+    );
+    assert_ne!(
+        started_on(&status, "db"),
+        started_on(&status, "db-backup"),
+        "kept apart:\n{status}"
+    );
+    // Pull the plug of web's node; ask a survivor.
+    let (ok, out) = vigil(&["sandbox", "kill", &web, "--dir", d], None);
+    assert!(ok, "{out}");
+    let survivor = if web == "n1" { "n2" } else { "n1" };
+    let sbus = std::fs::read_to_string(dir.join(format!("nodes/{survivor}/bus")))
+        .unwrap()
+        .trim()
+        .to_string();
+    let after = wait_for("web to run elsewhere", || {
+        let (_, s) = vigil(&["status"], Some(&sbus));
+        match started_on(&s, "web-ip") {
+            Some(n) if n != web && started_on(&s, "web-server") == Some(n.clone()) => Ok(s),
+            _ => Err(s),
+        }
+    });
+    assert!(after.contains(&format!("OFFLINE: [ {web} ]")), "{after}");
+    assert!(
+        after.contains(&format!("reboot of {web} successful")),
+        "fenced:\n{after}"
+    );
+    let (ok, st) = vigil(&["sandbox", "status", "--dir", d], None);
+    assert!(ok && st.contains(&format!("{web}: off")), "{st}");
+    let (ok, out) = vigil(&["sandbox", "down", "--dir", d], None);
+    assert!(ok, "{out}");
+    assert!(!dir.exists(), "the sandbox directory is gone");
+}
