@@ -99,21 +99,8 @@ fn describe(e: &HistoryEntry) -> String {
 }
 
 async fn ask(bus: Option<String>, action: Action) -> anyhow::Result<String> {
-    let address = vigil_runtime::bus_address(bus.as_deref());
-    let where_ = address.as_deref().unwrap_or("the system bus").to_string();
-    let conn = vigil_runtime::bus_builder(address.as_deref())
-        .build()
-        .await
-        .with_context(|| format!("cannot connect to {where_}"))?;
-    let dbus = zbus::fdo::DBusProxy::new(&conn).await?;
-    if !dbus
-        .name_has_owner(zbus::names::BusName::try_from(NAME)?)
-        .await?
-    {
-        bail!(
-            "the fencer is not running on {where_} (nobody owns {NAME}; is vigil-fenced started?)"
-        );
-    }
+    let (conn, where_) = crate::bus::connect(bus.as_deref()).await?;
+    crate::bus::require(&conn, &where_, NAME, "vigil-fenced").await?;
     let f = ManagerProxy::new(&conn).await?;
     let mut out = String::new();
     match action {

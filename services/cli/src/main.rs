@@ -18,6 +18,7 @@
 //!   runs a whole cluster on this machine.
 
 mod agent;
+mod bus;
 mod cib;
 mod cluster;
 mod fence;

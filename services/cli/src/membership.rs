@@ -28,20 +28,8 @@ pub fn run(bus: Option<String>, query: Query) -> anyhow::Result<()> {
 }
 
 async fn ask(bus: Option<String>, query: Query) -> anyhow::Result<String> {
-    let address = vigil_runtime::bus_address(bus.as_deref());
-    let where_ = address.as_deref().unwrap_or("the system bus").to_string();
-    let conn = vigil_runtime::bus_builder(address.as_deref())
-        .build()
-        .await
-        .with_context(|| format!("cannot connect to {where_}"))?;
-    let dbus = zbus::fdo::DBusProxy::new(&conn).await?;
-    let name = zbus::names::BusName::try_from(NAME)?;
-    if !dbus.name_has_owner(name).await? {
-        anyhow::bail!(
-            "vigil-membershipd is not running ({NAME} has no owner on {where_}); \
-             see `systemctl status vigil-membershipd`"
-        );
-    }
+    let (conn, where_) = crate::bus::connect(bus.as_deref()).await?;
+    crate::bus::require(&conn, &where_, NAME, "vigil-membershipd").await?;
     match query {
         Query::Membership => membership(&conn).await,
         Query::Quorum => quorum(&conn).await,

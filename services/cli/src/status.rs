@@ -18,12 +18,7 @@ pub fn run(bus: Option<String>) -> anyhow::Result<()> {
 }
 
 async fn status(bus: Option<String>) -> anyhow::Result<String> {
-    let address = vigil_runtime::bus_address(bus.as_deref());
-    let where_ = address.as_deref().unwrap_or("the system bus").to_string();
-    let conn = vigil_runtime::bus_builder(address.as_deref())
-        .build()
-        .await
-        .with_context(|| format!("cannot connect to {where_}"))?;
+    let (conn, where_) = crate::bus::connect(bus.as_deref()).await?;
     let cib = vigil_dbus::cib::ManagerProxy::new(&conn).await?;
     let xml = cib.query("", "").await.map_err(|e| {
         anyhow::anyhow!("cannot read the CIB on {where_} ({e}); is vigil-cibd running?")

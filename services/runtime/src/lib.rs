@@ -127,6 +127,32 @@ pub async fn claim_name(
     }
 }
 
+/// The introspection XML of `iface` served at `path`, from a private
+/// peer-to-peer connection (no bus needed): what a daemon's
+/// `--bus-introspect` prints, checked against its reviewed contract.
+pub async fn introspect<I: zbus::object_server::Interface>(
+    name: &str,
+    path: &str,
+    iface: I,
+) -> anyhow::Result<String> {
+    let (a, b) = std::os::unix::net::UnixStream::pair()?;
+    let server = zbus::connection::Builder::unix_stream(a)
+        .server(zbus::Guid::generate())
+        .p2p()
+        .serve_at(path.to_string(), iface)
+        .build();
+    let client = zbus::connection::Builder::unix_stream(b).p2p().build();
+    let (server, client) = tokio::try_join!(server, client)?;
+    let proxy = zbus::fdo::IntrospectableProxy::builder(&client)
+        .destination(name.to_string())
+        .path(path.to_string())
+        .build()
+        .await?;
+    let xml = proxy.introspect().await?;
+    drop(server);
+    Ok(xml)
+}
+
 /// Runs a daemon's `main`: logging under `name`, a Tokio runtime with two
 /// worker threads, and `run`'s error, if any, printed as `NAME: error`
 /// (with its causes) and turned into a failing exit status.

@@ -51,7 +51,11 @@ fn shared(commands: mpsc::UnboundedSender<dbus::Command>) -> dbus::Shared {
 async fn run(args: Args) -> anyhow::Result<()> {
     if args.bus_introspect {
         let (tx, _rx) = mpsc::unbounded_channel();
-        print!("{}", introspect(&shared(tx)).await?);
+        let manager = dbus::Manager::new(shared(tx));
+        print!(
+            "{}",
+            vigil_runtime::introspect(dbus::NAME, dbus::PATH, manager).await?
+        );
         return Ok(());
     }
     let opened = store::Store::open(&args.state_dir, args.accept_digest)?;
@@ -106,25 +110,4 @@ fn nix_hostname() -> Option<String> {
         .ok()
         .map(|s| s.trim().to_string())
         .filter(|s| !s.is_empty())
-}
-
-/// The introspection XML of the served object, from a private peer-to-peer
-/// connection (no bus needed).
-async fn introspect(sh: &dbus::Shared) -> anyhow::Result<String> {
-    let (a, b) = std::os::unix::net::UnixStream::pair()?;
-    let server = zbus::connection::Builder::unix_stream(a)
-        .server(zbus::Guid::generate())
-        .p2p()
-        .serve_at(dbus::PATH, dbus::Manager::new(sh.clone()))
-        .build();
-    let client = zbus::connection::Builder::unix_stream(b).p2p().build();
-    let (server, client) = tokio::try_join!(server, client)?;
-    let proxy = zbus::fdo::IntrospectableProxy::builder(&client)
-        .destination(dbus::NAME)
-        .path(dbus::PATH)
-        .build()
-        .await?;
-    let xml = proxy.introspect().await?;
-    drop(server);
-    Ok(xml)
 }

@@ -276,15 +276,8 @@ impl Controller {
         lrm.set_attr("id", id.clone());
         lrm.push(self.lrm.clone());
         ns.push(lrm);
-        let xpath = format!("/cib/status/node_state[@id='{id}']/lrm");
-        let xml = ns.to_xml();
-        let batch = [
-            ("delete-xpath", "", xpath.as_str(), true),
-            ("modify", "status", xml.as_str(), true),
-        ];
-        if let Err(e) = self.cib.batch(&batch).await {
-            tracing::warn!("cannot record this node's operation history in the CIB: {e}");
-        }
+        self.put_node_state(&ns, "lrm", "this node's operation history")
+            .await;
     }
 
     async fn completed(&mut self, job: u32, rec: OperationRecord) {
@@ -374,15 +367,8 @@ impl Controller {
         ns.set_attr("id", id.clone());
         ns.set_attr("uname", self.name.clone());
         ns.push(ta);
-        let xpath = format!("/cib/status/node_state[@id='{id}']/transient_attributes");
-        let xml = ns.to_xml();
-        let batch = [
-            ("delete-xpath", "", xpath.as_str(), true),
-            ("modify", "status", xml.as_str(), true),
-        ];
-        if let Err(e) = self.cib.batch(&batch).await {
-            tracing::warn!("cannot record this node's attributes in the CIB: {e}");
-        }
+        self.put_node_state(&ns, "transient_attributes", "this node's attributes")
+            .await;
     }
 
     async fn reply(&mut self, dc: u32, transition: u64, action: u32, ok: bool, reason: String) {
@@ -936,6 +922,22 @@ impl Controller {
         }
     }
 
+    /// Writes `ns` (a `node_state`) into the status section, its `part`
+    /// (`lrm`, `transient_attributes`) replacing what was there, in one
+    /// version step; `what` names it in a warning when that fails.
+    async fn put_node_state(&self, ns: &Element, part: &str, what: &str) {
+        let id = ns.attr("id").unwrap_or_default();
+        let xpath = format!("/cib/status/node_state[@id='{id}']/{part}");
+        let xml = ns.to_xml();
+        let batch = [
+            ("delete-xpath", "", xpath.as_str(), true),
+            ("modify", "status", xml.as_str(), true),
+        ];
+        if let Err(e) = self.cib.batch(&batch).await {
+            tracing::warn!("cannot record {what} in the CIB: {e}");
+        }
+    }
+
     /// After fencing: the node is down and runs nothing.
     async fn mark_fenced(&self, target: &str) {
         let Some(id) = self.node_id(target) else {
@@ -943,15 +945,8 @@ impl Controller {
         };
         let mut ns = status::node_state(&id.to_string(), target, false);
         ns.set_attr("crm-debug-origin", "vigil-controld-fenced");
-        let xpath = format!("/cib/status/node_state[@id='{id}']/lrm");
-        let xml = ns.to_xml();
-        let batch = [
-            ("delete-xpath", "", xpath.as_str(), true),
-            ("modify", "status", xml.as_str(), true),
-        ];
-        if let Err(e) = self.cib.batch(&batch).await {
-            tracing::warn!("cannot record that {target} was fenced: {e}");
-        }
+        self.put_node_state(&ns, "lrm", &format!("that {target} was fenced"))
+            .await;
     }
 }
 

@@ -84,8 +84,25 @@ async fn run(args: Args) -> anyhow::Result<()> {
         job_states: Arc::new(Mutex::new(Default::default())),
         callers: Arc::new(Callers::new()),
     };
-    if args.bus_introspect || args.bus_introspect_job {
-        print!("{}", introspect(&shared, args.bus_introspect_job).await?);
+    if args.bus_introspect {
+        print!(
+            "{}",
+            vigil_runtime::introspect(dbus::NAME, dbus::PATH, Manager::new(shared.clone())).await?
+        );
+        return Ok(());
+    }
+    if args.bus_introspect_job {
+        let job = Job {
+            id: 1,
+            resource: String::new(),
+            action: String::new(),
+            interval_ms: 0,
+            shared: shared.clone(),
+        };
+        print!(
+            "{}",
+            vigil_runtime::introspect(dbus::NAME, dbus::job_path(1).as_str(), job).await?
+        );
         return Ok(());
     }
     if let Some(dir) = &args.agent_state_dir {
@@ -115,42 +132,4 @@ fn hostname() -> Option<String> {
         .ok()
         .map(|s| s.trim().to_string())
         .filter(|s| !s.is_empty())
-}
-
-/// The introspection XML of the manager (or of a job object), from a
-/// private peer-to-peer connection (no bus needed).
-async fn introspect(shared: &Shared, job: bool) -> anyhow::Result<String> {
-    let (a, b) = std::os::unix::net::UnixStream::pair()?;
-    let path = if job {
-        dbus::job_path(1)
-    } else {
-        zbus::OwnedObjectPath::try_from(dbus::PATH)?
-    };
-    let server = zbus::connection::Builder::unix_stream(a)
-        .server(zbus::Guid::generate())
-        .p2p();
-    let server = if job {
-        server.serve_at(
-            path.clone(),
-            Job {
-                id: 1,
-                resource: String::new(),
-                action: String::new(),
-                interval_ms: 0,
-                shared: shared.clone(),
-            },
-        )
-    } else {
-        server.serve_at(path.clone(), Manager::new(shared.clone()))
-    };
-    let client = zbus::connection::Builder::unix_stream(b).p2p().build();
-    let (server, client) = tokio::try_join!(server.build(), client)?;
-    let proxy = zbus::fdo::IntrospectableProxy::builder(&client)
-        .destination(dbus::NAME)
-        .path(path)
-        .build()
-        .await?;
-    let xml = proxy.introspect().await?;
-    drop(server);
-    Ok(xml)
 }

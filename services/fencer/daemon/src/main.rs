@@ -51,8 +51,26 @@ async fn run(args: Args) -> anyhow::Result<()> {
         runner: Arc::new(Runner::new(args.agent_dir.clone())),
         callers: Arc::new(Callers::new()),
     };
-    if args.bus_introspect || args.bus_introspect_job {
-        print!("{}", introspect(&shared, args.bus_introspect_job).await?);
+    if args.bus_introspect {
+        let manager = Manager {
+            shared: shared.clone(),
+        };
+        print!(
+            "{}",
+            vigil_runtime::introspect(dbus::NAME, dbus::PATH, manager).await?
+        );
+        return Ok(());
+    }
+    if args.bus_introspect_job {
+        let job = Job {
+            id: 1,
+            target: String::new(),
+            action: String::new(),
+        };
+        print!(
+            "{}",
+            vigil_runtime::introspect(dbus::NAME, dbus::job_path(1).as_str(), job).await?
+        );
         return Ok(());
     }
     let node = args.node_name.clone().unwrap_or_else(|| {
@@ -72,45 +90,4 @@ async fn run(args: Args) -> anyhow::Result<()> {
     vigil_runtime::notify_ready("joining the fencing group");
     vigil_runtime::spawn_watchdog();
     Runtime { shared, bus, node }.run(rx).await
-}
-
-/// The introspection XML of the manager (or of a job object), from a
-/// private peer-to-peer connection (no bus needed).
-async fn introspect(shared: &Shared, job: bool) -> anyhow::Result<String> {
-    let (a, b) = std::os::unix::net::UnixStream::pair()?;
-    let path = if job {
-        dbus::job_path(1)
-    } else {
-        zbus::OwnedObjectPath::try_from(dbus::PATH)?
-    };
-    let server = zbus::connection::Builder::unix_stream(a)
-        .server(zbus::Guid::generate())
-        .p2p();
-    let server = if job {
-        server.serve_at(
-            path.clone(),
-            Job {
-                id: 1,
-                target: String::new(),
-                action: String::new(),
-            },
-        )
-    } else {
-        server.serve_at(
-            path.clone(),
-            Manager {
-                shared: shared.clone(),
-            },
-        )
-    };
-    let client = zbus::connection::Builder::unix_stream(b).p2p().build();
-    let (server, client) = tokio::try_join!(server.build(), client)?;
-    let proxy = zbus::fdo::IntrospectableProxy::builder(&client)
-        .destination(dbus::NAME)
-        .path(path)
-        .build()
-        .await?;
-    let xml = proxy.introspect().await?;
-    drop(server);
-    Ok(xml)
 }

@@ -1,0 +1,35 @@
+//! Connecting to a node's bus, and making sure the daemon asked is there.
+
+use anyhow::Context;
+
+/// A connection to the bus `bus` names (else `VIGIL_BUS`, else the system
+/// bus), and the bus in words for messages.
+pub async fn connect(bus: Option<&str>) -> anyhow::Result<(zbus::Connection, String)> {
+    let address = vigil_runtime::bus_address(bus);
+    let where_ = address.as_deref().unwrap_or("the system bus").to_string();
+    let conn = vigil_runtime::bus_builder(address.as_deref())
+        .build()
+        .await
+        .with_context(|| format!("cannot connect to {where_}"))?;
+    Ok((conn, where_))
+}
+
+/// Fails, naming the daemon, when nobody owns `name` on the bus.
+pub async fn require(
+    conn: &zbus::Connection,
+    where_: &str,
+    name: &str,
+    daemon: &str,
+) -> anyhow::Result<()> {
+    let dbus = zbus::fdo::DBusProxy::new(conn).await?;
+    if !dbus
+        .name_has_owner(zbus::names::BusName::try_from(name)?)
+        .await?
+    {
+        anyhow::bail!(
+            "{daemon} is not running ({name} has no owner on {where_}); \
+             see `systemctl status {daemon}`"
+        );
+    }
+    Ok(())
+}
