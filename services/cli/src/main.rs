@@ -23,6 +23,7 @@ mod cib;
 mod cluster;
 mod fence;
 mod membership;
+mod resource;
 mod sandbox;
 mod simulate;
 mod status;
@@ -68,6 +69,12 @@ enum Command {
     Agent(AgentCommand),
     /// The cluster: nodes, resources, the DC, quorum, recent fencing
     Status(BusArgs),
+    /// Nodes: standby, maintenance
+    #[command(subcommand)]
+    Node(NodeCommand),
+    /// Resources: enable, disable, move, ban, clear
+    #[command(subcommand)]
+    Resource(ResourceCommand),
     /// A whole cluster on this machine, without root: up, status, kill a
     /// node, down
     #[command(subcommand)]
@@ -114,6 +121,67 @@ enum FenceCommand {
         /// Yes, the node is powered off
         #[arg(long)]
         yes: bool,
+        #[command(flatten)]
+        bus: BusArgs,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum NodeCommand {
+    /// Move every resource off a node and keep them off
+    Standby {
+        node: String,
+        #[command(flatten)]
+        bus: BusArgs,
+    },
+    /// Let a node run resources again
+    Unstandby {
+        node: String,
+        #[command(flatten)]
+        bus: BusArgs,
+    },
+    /// Stop managing a node's resources (they keep running as they are)
+    Maintenance {
+        node: String,
+        /// Manage them again
+        #[arg(long)]
+        off: bool,
+        #[command(flatten)]
+        bus: BusArgs,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum ResourceCommand {
+    /// Let a resource run (target-role Started)
+    Enable {
+        resource: String,
+        #[command(flatten)]
+        bus: BusArgs,
+    },
+    /// Stop a resource and keep it stopped (target-role Stopped)
+    Disable {
+        resource: String,
+        #[command(flatten)]
+        bus: BusArgs,
+    },
+    /// Run a resource on a node (a location constraint, until `clear`)
+    Move {
+        resource: String,
+        node: String,
+        #[command(flatten)]
+        bus: BusArgs,
+    },
+    /// Keep a resource off a node (a location constraint, until `clear`)
+    Ban {
+        resource: String,
+        node: String,
+        #[command(flatten)]
+        bus: BusArgs,
+    },
+    /// Remove the constraints `move` and `ban` left
+    Clear {
+        resource: String,
         #[command(flatten)]
         bus: BusArgs,
     },
@@ -371,6 +439,67 @@ fn main() -> ExitCode {
             },
         },
         Command::Status(bus) => status::run(bus.bus),
+        Command::Node(n) => {
+            let (bus, action) = match n {
+                NodeCommand::Standby { node, bus } => (
+                    bus,
+                    resource::Action::NodeAttr {
+                        node,
+                        name: "standby",
+                        value: "on",
+                    },
+                ),
+                NodeCommand::Unstandby { node, bus } => (
+                    bus,
+                    resource::Action::NodeAttr {
+                        node,
+                        name: "standby",
+                        value: "off",
+                    },
+                ),
+                NodeCommand::Maintenance { node, off, bus } => (
+                    bus,
+                    resource::Action::NodeAttr {
+                        node,
+                        name: "maintenance",
+                        value: if off { "off" } else { "on" },
+                    },
+                ),
+            };
+            resource::run(bus.bus, action)
+        }
+        Command::Resource(r) => {
+            let (bus, action) = match r {
+                ResourceCommand::Enable { resource, bus } => (
+                    bus,
+                    resource::Action::TargetRole {
+                        resource,
+                        role: "Started",
+                    },
+                ),
+                ResourceCommand::Disable { resource, bus } => (
+                    bus,
+                    resource::Action::TargetRole {
+                        resource,
+                        role: "Stopped",
+                    },
+                ),
+                ResourceCommand::Move {
+                    resource,
+                    node,
+                    bus,
+                } => (bus, resource::Action::Move { resource, node }),
+                ResourceCommand::Ban {
+                    resource,
+                    node,
+                    bus,
+                } => (bus, resource::Action::Ban { resource, node }),
+                ResourceCommand::Clear { resource, bus } => {
+                    (bus, resource::Action::Clear { resource })
+                }
+            };
+            resource::run(bus.bus, action)
+        }
         Command::Sandbox(SandboxCommand::Up { nodes, dir }) => sandbox::up(&dir.path(), nodes),
         Command::Sandbox(SandboxCommand::Status(dir)) => sandbox::status(&dir.path()),
         Command::Sandbox(SandboxCommand::Kill { node, dir }) => sandbox::kill(&dir.path(), &node),

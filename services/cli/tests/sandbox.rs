@@ -106,6 +106,61 @@ fn a_sandbox_cluster_survives_a_pulled_plug() {
         started_on(&status, "db-backup"),
         "kept apart:\n{status}"
     );
+    // The operator's commands: a move, a node in standby, a disabled
+    // resource, and back.
+    let other = if web == "n3" { "n2" } else { "n3" };
+    let (ok, out) = vigil(&["resource", "move", "web", other], Some(&bus));
+    assert!(
+        ok && out.contains("vigil resource clear web"),
+        "the move says what it leaves: {out}"
+    );
+    wait_for("web to move", || {
+        let (_, s) = vigil(&["status"], Some(&bus));
+        if started_on(&s, "web-server").as_deref() == Some(other) {
+            Ok(())
+        } else {
+            Err(s)
+        }
+    });
+    let (ok, out) = vigil(&["resource", "clear", "web"], Some(&bus));
+    assert!(ok && out.contains("cleared cli-prefer-web"), "{out}");
+    let (ok, out) = vigil(&["node", "standby", other], Some(&bus));
+    assert!(ok, "{out}");
+    wait_for("nothing to run on the standby node", || {
+        let (_, s) = vigil(&["status"], Some(&bus));
+        let anything = ["web-ip", "web-server", "db", "db-backup"]
+            .iter()
+            .any(|r| started_on(&s, r).as_deref() == Some(other));
+        if !anything && s.contains(&format!("Node {other}: standby")) {
+            Ok(())
+        } else {
+            Err(s)
+        }
+    });
+    let (ok, out) = vigil(&["node", "unstandby", other], Some(&bus));
+    assert!(ok, "{out}");
+    let (ok, out) = vigil(&["resource", "disable", "db"], Some(&bus));
+    assert!(ok, "{out}");
+    wait_for("db to stop", || {
+        let (_, s) = vigil(&["status"], Some(&bus));
+        if s.contains("db\t(ocf:pacemaker:Dummy):\t Stopped (disabled)") {
+            Ok(())
+        } else {
+            Err(s)
+        }
+    });
+    let (ok, out) = vigil(&["resource", "move", "nope", "n1"], Some(&bus));
+    assert!(!ok && out.contains("no resource \"nope\""), "{out}");
+    let (ok, out) = vigil(&["node", "standby", "n9"], Some(&bus));
+    assert!(!ok && out.contains("no node \"n9\""), "{out}");
+    let status = wait_for("web to settle", || {
+        let (_, s) = vigil(&["status"], Some(&bus));
+        match started_on(&s, "web-ip") {
+            Some(_) => Ok(s),
+            None => Err(s),
+        }
+    });
+    let web = started_on(&status, "web-ip").unwrap();
     // Pull the plug of web's node; ask a survivor.
     let (ok, out) = vigil(&["sandbox", "kill", &web, "--dir", d], None);
     assert!(ok, "{out}");
