@@ -4,6 +4,7 @@
 //! instead of carrying their own proxies.
 
 pub mod cib;
+pub mod controller;
 pub mod executor;
 pub mod fencing;
 pub mod membership;

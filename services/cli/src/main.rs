@@ -185,6 +185,15 @@ enum ResourceCommand {
         #[command(flatten)]
         bus: BusArgs,
     },
+    /// Forget a resource's failures and history (on one node, or all):
+    /// the cluster probes it afresh
+    Cleanup {
+        resource: String,
+        #[arg(long)]
+        node: Option<String>,
+        #[command(flatten)]
+        bus: BusArgs,
+    },
 }
 
 #[derive(Parser, Debug)]
@@ -497,6 +506,11 @@ fn main() -> ExitCode {
                 ResourceCommand::Clear { resource, bus } => {
                     (bus, resource::Action::Clear { resource })
                 }
+                ResourceCommand::Cleanup {
+                    resource,
+                    node,
+                    bus,
+                } => (bus, resource::Action::Cleanup { resource, node }),
             };
             resource::run(bus.bus, action)
         }

@@ -29,6 +29,10 @@ pub enum Action {
     Clear {
         resource: String,
     },
+    Cleanup {
+        resource: String,
+        node: Option<String>,
+    },
 }
 
 pub fn run(bus: Option<String>, action: Action) -> anyhow::Result<()> {
@@ -121,6 +125,25 @@ fn resource_kind(conf: &Document, id: &str) -> anyhow::Result<String> {
 
 async fn change(bus: Option<String>, action: Action) -> anyhow::Result<String> {
     let (conn, where_) = crate::bus::connect(bus.as_deref()).await?;
+    if let Action::Cleanup { resource, node } = &action {
+        crate::bus::require(
+            &conn,
+            &where_,
+            vigil_dbus::controller::NAME,
+            "vigil-controld",
+        )
+        .await?;
+        let ctl = vigil_dbus::controller::ManagerProxy::new(&conn).await?;
+        ctl.cleanup(resource, node.as_deref().unwrap_or(""))
+            .await
+            .map_err(strip)?;
+        return Ok(format!(
+            "{resource}: history and failures forgotten{}; the cluster probes it afresh\n",
+            node.as_deref()
+                .map(|n| format!(" on {n}"))
+                .unwrap_or_default()
+        ));
+    }
     crate::bus::require(&conn, &where_, vigil_dbus::cib::NAME, "vigil-cibd").await?;
     let cib = ManagerProxy::new(&conn).await?;
     let conf = configuration(&cib).await?;
@@ -200,6 +223,7 @@ async fn change(bus: Option<String>, action: Action) -> anyhow::Result<String> {
             }
             Ok(format!("cleared {}\n", ids.join(", ")))
         }
+        Action::Cleanup { .. } => unreachable!("handled above"),
     }
 }
 

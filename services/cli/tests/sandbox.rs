@@ -54,6 +54,20 @@ struct Down<'a>(&'a Path);
 
 impl Drop for Down<'_> {
     fn drop(&mut self) {
+        if std::thread::panicking() {
+            for node in ["n1", "n2", "n3"] {
+                for log in ["vigil-controld.log", "vigil-fenced.log"] {
+                    let path = self.0.join("nodes").join(node).join("logs").join(log);
+                    let text = std::fs::read_to_string(&path).unwrap_or_default();
+                    let tail: Vec<&str> = text.lines().rev().take(25).collect();
+                    eprintln!(
+                        "---- {} ----\n{}",
+                        path.display(),
+                        tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+                    );
+                }
+            }
+        }
         let _ = Command::new(VIGIL)
             .args(["sandbox", "down", "--dir"])
             .arg(self.0)
@@ -149,6 +163,10 @@ fn a_sandbox_cluster_survives_a_pulled_plug() {
             Err(s)
         }
     });
+    let (ok, out) = vigil(&["resource", "cleanup", "db"], Some(&bus));
+    assert!(ok && out.contains("probes it afresh"), "{out}");
+    let (ok, out) = vigil(&["resource", "cleanup", "db", "--node", "n9"], Some(&bus));
+    assert!(!ok && out.contains("no node \"n9\""), "{out}");
     let (ok, out) = vigil(&["resource", "move", "nope", "n1"], Some(&bus));
     assert!(!ok && out.contains("no resource \"nope\""), "{out}");
     let (ok, out) = vigil(&["node", "standby", "n9"], Some(&bus));

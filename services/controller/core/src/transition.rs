@@ -101,6 +101,15 @@ impl Transition {
         self.state.get(&id).copied()
     }
 
+    /// The actions running now.
+    pub fn running_actions(&self) -> Vec<u32> {
+        self.state
+            .iter()
+            .filter(|(_, s)| **s == State::Running)
+            .map(|(a, _)| *a)
+            .collect()
+    }
+
     /// How many actions run now.
     pub fn running(&self) -> usize {
         self.running

@@ -4,5 +4,6 @@
 //! every node's executor and the fencer; every node records its
 //! executor's results in the CIB status section.
 
+pub mod dbus;
 pub mod message;
 pub mod runtime;

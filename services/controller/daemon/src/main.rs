@@ -8,6 +8,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
+use vigil_controld::dbus;
 
 #[derive(Parser, Debug)]
 #[command(name = "vigil-controld", version, about = "Vigil's controller")]
@@ -20,6 +21,9 @@ struct Args {
     /// host name)
     #[arg(long)]
     node_name: Option<String>,
+    /// Print the D-Bus introspection XML of the served object and exit
+    #[arg(long)]
+    bus_introspect: bool,
 }
 
 fn main() -> ExitCode {
@@ -33,12 +37,24 @@ async fn run(args: Args) -> anyhow::Result<()> {
             .map(|s| s.trim().to_string())
             .unwrap_or_else(|_| "localhost".into())
     });
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let view = std::sync::Arc::new(std::sync::Mutex::new(dbus::View::default()));
+    let manager = dbus::Manager {
+        commands: tx,
+        view: view.clone(),
+        callers: vigil_runtime::auth::Callers::new(),
+    };
+    if args.bus_introspect {
+        print!(
+            "{}",
+            vigil_runtime::introspect(dbus::NAME, dbus::PATH, manager).await?
+        );
+        return Ok(());
+    }
     let address = vigil_runtime::bus_address(args.bus.as_deref());
-    let bus = vigil_runtime::bus_builder(address.as_deref())
-        .build()
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot connect to the bus: {e}"))?;
+    let builder = vigil_runtime::bus_builder(address.as_deref()).serve_at(dbus::PATH, manager);
+    let bus = vigil_runtime::claim_name(builder, dbus::NAME).await?;
     vigil_runtime::notify_ready("joining the cluster");
     vigil_runtime::spawn_watchdog();
-    vigil_controld::runtime::run(bus, node).await
+    vigil_controld::runtime::run(bus, node, rx, view).await
 }

@@ -33,6 +33,9 @@ pub enum Message {
         ok: bool,
         reason: String,
     },
+    /// Forget `resource`'s history and failures (on `node`, or on every
+    /// node when empty), so that the cluster probes it afresh.
+    Cleanup { resource: String, node: String },
 }
 
 impl Message {

@@ -89,6 +89,8 @@ pub struct Controller {
     attrs: BTreeMap<String, String>,
     /// Whether the DC's record of the membership is in the CIB.
     membership_written: bool,
+    /// What the bus shows.
+    view: std::sync::Arc<std::sync::Mutex<crate::dbus::View>>,
 }
 
 impl std::fmt::Debug for Controller {
@@ -111,7 +113,12 @@ async fn node_names(bus: &zbus::Connection) -> BTreeMap<u32, String> {
 }
 
 /// Runs the controller until the membership daemon goes away.
-pub async fn run(bus: zbus::Connection, node_name: String) -> anyhow::Result<()> {
+pub async fn run(
+    bus: zbus::Connection,
+    node_name: String,
+    mut commands: mpsc::UnboundedReceiver<crate::dbus::Command>,
+    view: std::sync::Arc<std::sync::Mutex<crate::dbus::View>>,
+) -> anyhow::Result<()> {
     let (group, mut events) = GroupChannel::open_when_ready(&bus, GROUP, |e| {
         tracing::warn!("cannot join the membership group {GROUP} ({e}); is vigil-membershipd running? Trying again every second");
         vigil_runtime::notify_status("waiting for vigil-membershipd");
@@ -153,7 +160,11 @@ pub async fn run(bus: zbus::Connection, node_name: String) -> anyhow::Result<()>
         internal,
         attrs: BTreeMap::new(),
         membership_written: true,
+        view,
     };
+    if let Ok(mut v) = c.view.lock() {
+        v.node = c.name.clone();
+    }
     tracing::info!(node = %c.name, id = c.me, "controller joined the group {GROUP}");
     vigil_runtime::notify_status("in the cluster");
     c.load_history().await;
@@ -196,6 +207,11 @@ pub async fn run(bus: zbus::Connection, node_name: String) -> anyhow::Result<()>
                 }
             }
             _ = tick.tick() => c.tick().await,
+            cmd = commands.recv() => {
+                if let Some(crate::dbus::Command::Cleanup { resource, node, reply }) = cmd {
+                    let _ = reply.send(c.ask_cleanup(resource, node).await);
+                }
+            }
             _ = term.recv() => {
                 tracing::info!("controller stopping");
                 return Ok(());
@@ -305,6 +321,72 @@ impl Controller {
             self.reply(dc, transition, action, !rec.failed, reason)
                 .await;
         }
+    }
+
+    /// An operator's cleanup: checked here, then sent to every controller.
+    async fn ask_cleanup(&mut self, resource: String, node: String) -> Result<(), String> {
+        let known = self
+            .cib
+            .query(
+                &format!("//resources//*[@id='{}']", resource.replace('\'', "")),
+                "",
+            )
+            .await
+            .is_ok();
+        if !known {
+            return Err(format!("no resource {resource:?} in the configuration"));
+        }
+        if !node.is_empty() && self.node_id(&node).is_none() {
+            let names: Vec<&str> = self.names.values().map(String::as_str).collect();
+            return Err(format!("no node {node:?} (nodes: {})", names.join(", ")));
+        }
+        self.send(&Message::Cleanup { resource, node }).await;
+        Ok(())
+    }
+
+    /// Forgets a resource here: its recurring operations are cancelled,
+    /// its executor history, CIB history and fail counts go.
+    async fn cleanup_here(&mut self, resource: &str) {
+        let recurring: Vec<(String, u64)> = self
+            .lrm
+            .elements()
+            .filter(|e| e.attr("id") == Some(resource))
+            .flat_map(|r| r.elements())
+            .filter_map(|op| {
+                let interval: u64 = op.attr("interval")?.parse().ok()?;
+                (interval > 0).then(|| {
+                    (
+                        op.attr("operation").unwrap_or("monitor").to_string(),
+                        interval,
+                    )
+                })
+            })
+            .collect();
+        for (op, interval) in recurring {
+            let _ = self.execd.cancel(resource, &op, interval).await;
+        }
+        // A run in progress ends first.
+        for _ in 0..50 {
+            match self.execd.forget_resource(resource).await {
+                Ok(()) => break,
+                Err(e) if e.to_string().contains("no operation of") => break,
+                Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+            }
+        }
+        self.lrm.children.retain(|n| match n {
+            vigil_cib::xml::Node::Element(e) => e.attr("id") != Some(resource),
+            _ => true,
+        });
+        self.digests.retain(|(r, _, _), _| r != resource);
+        let prefixes = [
+            format!("fail-count-{resource}#"),
+            format!("last-failure-{resource}#"),
+        ];
+        self.attrs
+            .retain(|k, _| !prefixes.iter().any(|p| k.starts_with(p)));
+        tracing::info!(vigil_resource = %resource, vigil_node = %self.name, "{resource} cleaned up on {}", self.name);
+        self.write_lrm().await;
+        self.write_attrs().await;
     }
 
     /// A failed operation: its fail count goes up (a failed start's to
@@ -440,6 +522,11 @@ impl Controller {
                 ..
             } if to == self.me => self.action_done(transition, action, ok, &reason).await,
             Message::Result { .. } => {}
+            Message::Cleanup { resource, node } => {
+                if node.is_empty() || node == self.name {
+                    self.cleanup_here(&resource).await;
+                }
+            }
         }
     }
 
@@ -527,6 +614,11 @@ impl Controller {
         self.names = node_names(&self.bus).await;
         self.members = members;
         let dc = message::dc(self.members.iter().copied());
+        if let Ok(mut v) = self.view.lock() {
+            v.dc = dc
+                .and_then(|d| self.names.get(&d).cloned())
+                .unwrap_or_default();
+        }
         tracing::info!(
             members = ?self.members,
             dc = ?dc.and_then(|d| self.names.get(&d).cloned()),
@@ -535,10 +627,39 @@ impl Controller {
         if let Some(r) = self.running.as_mut() {
             r.t.abort("the membership changed");
         }
+        // Operations running on a node whose controller is gone will never
+        // report: they are lost now, not at their deadline.
+        let lost: Vec<(u64, u32, String)> = self
+            .running
+            .as_ref()
+            .map(|r| {
+                r.t.running_actions()
+                    .into_iter()
+                    .filter_map(|a| {
+                        let act = r.t.action(a)?;
+                        if act.kind != Kind::Rsc {
+                            return None;
+                        }
+                        let node = act.node.clone()?;
+                        let gone = self
+                            .node_id(&node)
+                            .is_none_or(|id| !self.members.contains(&id));
+                        gone.then_some((r.id, a, node))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        for (t, a, node) in lost {
+            self.action_done(t, a, false, &format!("{node} left the cluster"))
+                .await;
+        }
+        // A node that has just joined may see a partial view for a moment
+        // and take itself for the DC: the DC writes only once the view has
+        // held still for the settling time (checked in `tick`).
+        self.membership_written = false;
+        self.want();
         if self.is_dc() {
             vigil_runtime::notify_status("DC");
-            self.membership_written = self.write_membership().await;
-            self.want();
         }
     }
 
@@ -660,7 +781,7 @@ impl Controller {
             .await;
         }
         self.finish_if_done();
-        if self.is_dc() && !self.membership_written {
+        if self.is_dc() && !self.membership_written && self.settle_until.is_none_or(|t| t <= now) {
             self.membership_written = self.write_membership().await;
         }
         if self.is_dc()

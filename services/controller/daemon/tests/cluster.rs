@@ -278,6 +278,40 @@ async fn a_failed_monitor_counts_and_the_resource_recovers() {
         c.fencing_log().is_empty(),
         "a resource failure fences nobody"
     );
+    // A cleanup forgets the failure; web is probed afresh and stays put.
+    let ctl = vigil_dbus::controller::ManagerProxy::new(&conn)
+        .await
+        .unwrap();
+    let e = ctl.cleanup("nope", "").await.unwrap_err().to_string();
+    assert!(e.contains("no resource \"nope\""), "{e}");
+    ctl.cleanup("web", "").await.unwrap();
+    eventually("the fail count to go", async || {
+        match cib
+            .query("//nvpair[@name='fail-count-web#monitor_2000']", "")
+            .await
+        {
+            Err(_) => Ok(()),
+            Ok(xml) => Err(xml),
+        }
+    })
+    .await;
+    eventually("web's history to be probed afresh", async || {
+        let xml = cib
+            .query("//lrm_resource[@id='web']", "")
+            .await
+            .map_err(|e| e.to_string())?;
+        if xml.contains("web_monitor_2000") && !xml.contains("last_failure") {
+            Ok(())
+        } else {
+            Err(xml)
+        }
+    })
+    .await;
+    assert_eq!(
+        c.running_on("web", &[1, 2, 3]).await,
+        [on],
+        "still where it was"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,0 +1,19 @@
+//! `org.vigil.controller1` (contract: `org.vigil.controller1.xml`): the
+//! controller of a node: who the DC is, and operator commands.
+
+/// The bus name and object path.
+pub const NAME: &str = "org.vigil.controller1";
+pub const PATH: &str = "/org/vigil/controller1";
+
+#[zbus::proxy(
+    interface = "org.vigil.controller1.Manager",
+    default_service = "org.vigil.controller1",
+    default_path = "/org/vigil/controller1"
+)]
+pub trait Manager {
+    #[zbus(property)]
+    fn node(&self) -> zbus::Result<String>;
+    #[zbus(property)]
+    fn dc(&self) -> zbus::Result<String>;
+    fn cleanup(&self, resource: &str, node: &str) -> zbus::Result<()>;
+}
