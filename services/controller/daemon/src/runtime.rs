@@ -1015,9 +1015,15 @@ impl Controller {
             "stonith" => {
                 let target = act.node.clone().unwrap_or_default();
                 let how = act.meta("stonith_action").unwrap_or("reboot").to_string();
+                // priority-fencing-delay, as the scheduler settled it.
+                let delay_ms = act
+                    .meta("priority_fencing_delay")
+                    .and_then(|s| s.parse::<u64>().ok())
+                    .unwrap_or(0)
+                    * 1000;
                 let bus = self.bus.clone();
                 tokio::spawn(async move {
-                    let (ok, reason) = fence(&bus, &target, &how).await;
+                    let (ok, reason) = fence(&bus, &target, &how, delay_ms).await;
                     let _ = tx.send(Internal::ClusterDone {
                         transition,
                         action,
@@ -1072,7 +1078,12 @@ impl Controller {
 }
 
 /// Fences `target` through this node's fencer: (ok, reason).
-async fn fence(bus: &zbus::Connection, target: &str, action: &str) -> (bool, String) {
+async fn fence(
+    bus: &zbus::Connection,
+    target: &str,
+    action: &str,
+    delay_ms: u64,
+) -> (bool, String) {
     let f = match vigil_dbus::fencing::ManagerProxy::new(bus).await {
         Ok(f) => f,
         Err(e) => return (false, format!("cannot reach vigil-fenced: {e}")),
@@ -1080,7 +1091,11 @@ async fn fence(bus: &zbus::Connection, target: &str, action: &str) -> (bool, Str
     let Ok(mut removed) = f.receive_job_removed().await else {
         return (false, "cannot follow vigil-fenced's jobs".into());
     };
-    let job = match f.fence(target, action, HashMap::new()).await {
+    let mut options = HashMap::new();
+    if delay_ms > 0 {
+        options.insert("delay-ms", zbus::Variant::from(delay_ms));
+    }
+    let job = match f.fence(target, action, options).await {
         Ok((job, _)) => job,
         Err(e) => return (false, format!("vigil-fenced refused: {e}")),
     };

@@ -6,6 +6,9 @@ use vigil_types::Role;
 use crate::Scheduler;
 use crate::model::*;
 
+/// The meta-attribute carrying a fencing action's priority delay (seconds).
+pub(crate) const PRIORITY_FENCING_DELAY: &str = "priority_fencing_delay";
+
 /// `RSC_TASK_INTERVAL`.
 pub(crate) fn op_key(rsc: &str, task: &str, interval_ms: u64) -> String {
     format!("{rsc}_{task}_{interval_ms}")
@@ -234,6 +237,42 @@ impl Scheduler {
         a
     }
 
+    /// The delay, in seconds, of fencing lost node `n` under
+    /// `priority-fencing-delay`: the whole delay when `n` is a node of
+    /// the highest priority (the sum of its active resources' priorities)
+    /// and this partition does not hold more than half of the nodes and
+    /// priorities differ; else 0 (the devices' own delays apply).
+    pub(crate) fn priority_fencing_delay_s(&self, n: NodeId) -> u64 {
+        let delay = self.settings.priority_fencing_ms / 1000;
+        if delay == 0 || self.nodes[n].online {
+            return 0;
+        }
+        let members = self.nodes.len();
+        let online = self.nodes.iter().filter(|x| x.online).count();
+        let top = self.nodes.iter().map(|x| x.priority).max().unwrap_or(0);
+        let lowest = self.nodes.iter().map(|x| x.priority).min().unwrap_or(0);
+        if online > members / 2 || lowest == top || self.nodes[n].priority < top {
+            return 0;
+        }
+        delay
+    }
+
+    /// Fills in the priority fencing delays of fencing actions that call
+    /// for one, now that every node's priority is known.
+    pub(crate) fn settle_priority_fencing_delays(&mut self) {
+        for a in 0..self.actions.len() {
+            if self.actions[a].task == "stonith"
+                && self.actions[a].meta.contains_key(PRIORITY_FENCING_DELAY)
+                && let Some(n) = self.actions[a].node
+            {
+                let d = self.priority_fencing_delay_s(n);
+                self.actions[a]
+                    .meta
+                    .insert(PRIORITY_FENCING_DELAY.into(), d.to_string());
+            }
+        }
+    }
+
     /// A fencing action (Pacemaker's pe_fence_op()).
     pub(crate) fn fence_op(
         &mut self,
@@ -241,7 +280,7 @@ impl Scheduler {
         op: Option<&str>,
         optional: bool,
         reason: Option<&str>,
-        _priority_delay: bool,
+        priority_delay: bool,
     ) -> ActionId {
         let op = op.unwrap_or(&self.settings.fence_action).to_string();
         let key = format!("stonith-{}-{}", self.nodes[n].uname, op);
@@ -256,6 +295,13 @@ impl Scheduler {
                 a
             }
         };
+        if priority_delay && self.settings.priority_fencing_ms > 0 {
+            // The value is settled once every node's priority is known
+            // (see `settle_priority_fencing_delays`).
+            self.actions[a]
+                .meta
+                .insert(PRIORITY_FENCING_DELAY.into(), String::new());
+        }
         if !optional && self.can_fence(n) {
             self.actions[a].flags.0 &= !AFlags::OPTIONAL;
             self.set_reason(a, reason, false);

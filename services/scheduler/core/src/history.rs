@@ -797,6 +797,13 @@ impl Scheduler {
             return;
         }
         self.resources[rsc].running_on.push(n);
+        // A node's priority (for priority-fencing-delay) is the sum of the
+        // priorities of the resources active on it.
+        if self.resources[rsc].variant == Variant::Primitive {
+            self.nodes[n].priority = self.nodes[n]
+                .priority
+                .saturating_add(self.resources[rsc].priority);
+        }
         if self.resources[rsc].variant == Variant::Primitive && self.nodes[n].maintenance {
             self.resources[rsc].flags.managed = false;
             self.resources[rsc].flags.maintenance = true;

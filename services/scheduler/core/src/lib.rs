@@ -155,6 +155,7 @@ impl Scheduler {
         self.assign_resources();
         self.schedule_resource_actions();
         self.schedule_fencing_and_shutdowns();
+        self.settle_priority_fencing_delays();
         self.apply_orderings();
     }
 
