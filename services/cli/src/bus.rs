@@ -33,3 +33,17 @@ pub async fn require(
     }
     Ok(())
 }
+
+/// A D-Bus error as the daemon worded it (without the error's name).
+pub fn message(e: zbus::Error) -> anyhow::Error {
+    match e {
+        zbus::Error::MethodError(_, Some(msg), _) => anyhow::anyhow!(msg),
+        zbus::Error::FDO(f) => match *f {
+            zbus::fdo::Error::Failed(m)
+            | zbus::fdo::Error::InvalidArgs(m)
+            | zbus::fdo::Error::AccessDenied(m) => anyhow::anyhow!(m),
+            other => anyhow::anyhow!(other),
+        },
+        other => anyhow::anyhow!(other),
+    }
+}

@@ -120,7 +120,10 @@ async fn ask(bus: Option<String>, action: Action) -> anyhow::Result<String> {
             }
             let mut removed = f.receive_job_removed().await?;
             let mut fenced = f.receive_fenced().await?;
-            let (job, _) = f.fence(&node, &action, options).await.map_err(strip)?;
+            let (job, _) = f
+                .fence(&node, &action, options)
+                .await
+                .map_err(crate::bus::message)?;
             let result = tokio::time::timeout(Duration::from_millis(wait_ms), async {
                 loop {
                     let s = removed.next().await.context("the fencer went away")?;
@@ -160,14 +163,14 @@ async fn ask(bus: Option<String>, action: Action) -> anyhow::Result<String> {
             let h = f
                 .history(node.as_deref().unwrap_or(""))
                 .await
-                .map_err(strip)?;
+                .map_err(crate::bus::message)?;
             if h.is_empty() {
                 out.push_str("no fencing recorded\n");
             }
             for e in &h {
                 out.push_str(&describe(e));
             }
-            let pending = f.pending().await.map_err(strip)?;
+            let pending = f.pending().await.map_err(crate::bus::message)?;
             for (id, target, action, origin, executioner) in pending {
                 if node.as_deref().is_none_or(|n| n == target) {
                     let _ = writeln!(
@@ -190,11 +193,11 @@ async fn ask(bus: Option<String>, action: Action) -> anyhow::Result<String> {
                      run again with --yes"
                 );
             }
-            f.confirm(&node).await.map_err(strip)?;
+            f.confirm(&node).await.map_err(crate::bus::message)?;
             let _ = writeln!(out, "{node} recorded as down");
         }
         Action::List => {
-            let devices = f.devices().await.map_err(strip)?;
+            let devices = f.devices().await.map_err(crate::bus::message)?;
             if devices.is_empty() {
                 out.push_str("no fence devices are configured\n");
             }
@@ -212,7 +215,7 @@ async fn ask(bus: Option<String>, action: Action) -> anyhow::Result<String> {
             }
         }
         Action::Show { device } => {
-            let devices = f.devices().await.map_err(strip)?;
+            let devices = f.devices().await.map_err(crate::bus::message)?;
             let Some((id, agent, check, targets, enabled)) =
                 devices.into_iter().find(|d| d.0 == device)
             else {
@@ -227,7 +230,8 @@ async fn ask(bus: Option<String>, action: Action) -> anyhow::Result<String> {
             if !targets.is_empty() {
                 let _ = writeln!(out, "  configured nodes: {}", targets.join(" "));
             }
-            let (rc, reason, problems) = f.validate_device(&id).await.map_err(strip)?;
+            let (rc, reason, problems) =
+                f.validate_device(&id).await.map_err(crate::bus::message)?;
             let _ = writeln!(
                 out,
                 "  configuration: {}",
@@ -240,7 +244,7 @@ async fn ask(bus: Option<String>, action: Action) -> anyhow::Result<String> {
             for p in problems {
                 let _ = writeln!(out, "    {p}");
             }
-            let (rc, reason) = f.monitor_device(&id).await.map_err(strip)?;
+            let (rc, reason) = f.monitor_device(&id).await.map_err(crate::bus::message)?;
             let _ = writeln!(
                 out,
                 "  monitor: {}",
@@ -253,14 +257,6 @@ async fn ask(bus: Option<String>, action: Action) -> anyhow::Result<String> {
         }
     }
     Ok(out)
-}
-
-/// A D-Bus error as the fencer worded it.
-fn strip(e: zbus::Error) -> anyhow::Error {
-    match e {
-        zbus::Error::MethodError(_, Some(msg), _) => anyhow::anyhow!(msg),
-        other => anyhow::anyhow!(other),
-    }
 }
 
 #[cfg(test)]

@@ -21,6 +21,7 @@ mod agent;
 mod bus;
 mod cib;
 mod cluster;
+mod configure;
 mod fence;
 mod membership;
 mod resource;
@@ -72,9 +73,13 @@ enum Command {
     /// Nodes: standby, maintenance
     #[command(subcommand)]
     Node(NodeCommand),
-    /// Resources: enable, disable, move, ban, clear
+    /// Resources: create, delete, show, enable, disable, move, ban, clear,
+    /// cleanup
     #[command(subcommand)]
     Resource(ResourceCommand),
+    /// Constraints: location, colocation, order
+    #[command(subcommand)]
+    Constraint(ConstraintCommand),
     /// A whole cluster on this machine, without root: up, status, kill a
     /// node, down
     #[command(subcommand)]
@@ -152,7 +157,103 @@ enum NodeCommand {
 }
 
 #[derive(Subcommand, Debug)]
+enum ConstraintCommand {
+    /// Where a resource prefers (or must not) run
+    #[command(subcommand)]
+    Location(LocationCommand),
+    /// Run a resource with (or apart from) another
+    #[command(subcommand)]
+    Colocation(ColocationCommand),
+    /// Start one resource before another
+    #[command(subcommand)]
+    Order(OrderCommand),
+    /// Remove a constraint by its id
+    Remove {
+        id: String,
+        #[command(flatten)]
+        bus: BusArgs,
+    },
+    /// Every constraint
+    List(BusArgs),
+}
+
+#[derive(Subcommand, Debug)]
+enum LocationCommand {
+    /// RESOURCE on NODE with SCORE (INFINITY: must, -INFINITY: never)
+    Add {
+        resource: String,
+        node: String,
+        #[arg(allow_hyphen_values = true)]
+        score: String,
+        #[command(flatten)]
+        bus: BusArgs,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum ColocationCommand {
+    /// RESOURCE with WITH, with SCORE (-INFINITY: never together)
+    Add {
+        resource: String,
+        with: String,
+        #[arg(allow_hyphen_values = true)]
+        score: String,
+        #[command(flatten)]
+        bus: BusArgs,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum OrderCommand {
+    /// FIRST before THEN (and THEN stopped before FIRST)
+    Add {
+        first: String,
+        then: String,
+        /// Mandatory, Optional or Serialize
+        #[arg(long, default_value = "Mandatory")]
+        kind: String,
+        #[command(flatten)]
+        bus: BusArgs,
+    },
+}
+
+#[derive(Subcommand, Debug)]
 enum ResourceCommand {
+    /// Add a resource: ID AGENT [NAME=VALUE...] (checked with the agent
+    /// on this node first)
+    Create {
+        id: String,
+        /// ocf:PROVIDER:TYPE, lsb:NAME, systemd:UNIT, ...
+        agent: String,
+        /// Parameters, NAME=VALUE
+        params: Vec<String>,
+        /// A meta-attribute, NAME=VALUE (repeatable)
+        #[arg(long = "meta", value_name = "NAME=VALUE")]
+        meta: Vec<String>,
+        /// Put it at the end of this group (created if needed)
+        #[arg(long)]
+        group: Option<String>,
+        /// Its monitor's interval
+        #[arg(long, default_value = "10s")]
+        monitor: String,
+        /// Create it even if the agent finds the parameters wrong
+        #[arg(long)]
+        force: bool,
+        #[command(flatten)]
+        bus: BusArgs,
+    },
+    /// Stop a resource, then remove it and its constraints
+    Delete {
+        id: String,
+        #[command(flatten)]
+        bus: BusArgs,
+    },
+    /// A resource's configuration (every resource's id without one)
+    Show {
+        id: Option<String>,
+        #[command(flatten)]
+        bus: BusArgs,
+    },
     /// Let a resource run (target-role Started)
     Enable {
         resource: String,
@@ -477,6 +578,72 @@ fn main() -> ExitCode {
             };
             resource::run(bus.bus, action)
         }
+        Command::Constraint(c) => {
+            let (bus, action) = match c {
+                ConstraintCommand::Location(LocationCommand::Add {
+                    resource,
+                    node,
+                    score,
+                    bus,
+                }) => (
+                    bus,
+                    configure::Action::Location {
+                        resource,
+                        node,
+                        score,
+                    },
+                ),
+                ConstraintCommand::Colocation(ColocationCommand::Add {
+                    resource,
+                    with,
+                    score,
+                    bus,
+                }) => (
+                    bus,
+                    configure::Action::Colocation {
+                        resource,
+                        with,
+                        score,
+                    },
+                ),
+                ConstraintCommand::Order(OrderCommand::Add {
+                    first,
+                    then,
+                    kind,
+                    bus,
+                }) => (bus, configure::Action::Order { first, then, kind }),
+                ConstraintCommand::Remove { id, bus } => (bus, configure::Action::Remove { id }),
+                ConstraintCommand::List(bus) => (bus, configure::Action::List),
+            };
+            configure::run(bus.bus, action)
+        }
+        Command::Resource(ResourceCommand::Create {
+            id,
+            agent,
+            params,
+            meta,
+            group,
+            monitor,
+            force,
+            bus,
+        }) => configure::run(
+            bus.bus,
+            configure::Action::Create {
+                id,
+                agent,
+                params,
+                meta,
+                group,
+                monitor,
+                force,
+            },
+        ),
+        Command::Resource(ResourceCommand::Delete { id, bus }) => {
+            configure::run(bus.bus, configure::Action::Delete { id })
+        }
+        Command::Resource(ResourceCommand::Show { id, bus }) => {
+            configure::run(bus.bus, configure::Action::Show { id })
+        }
         Command::Resource(r) => {
             let (bus, action) = match r {
                 ResourceCommand::Enable { resource, bus } => (
@@ -511,6 +678,9 @@ fn main() -> ExitCode {
                     node,
                     bus,
                 } => (bus, resource::Action::Cleanup { resource, node }),
+                ResourceCommand::Create { .. }
+                | ResourceCommand::Delete { .. }
+                | ResourceCommand::Show { .. } => unreachable!("handled above"),
             };
             resource::run(bus.bus, action)
         }

@@ -63,15 +63,11 @@ fn id_of(parts: &[&str]) -> String {
         .join("-")
 }
 
-fn strip(e: zbus::Error) -> anyhow::Error {
-    match e {
-        zbus::Error::MethodError(_, Some(msg), _) => anyhow::anyhow!(msg),
-        other => anyhow::anyhow!(other),
-    }
-}
-
 async fn configuration(cib: &ManagerProxy<'_>) -> anyhow::Result<Document> {
-    let xml = cib.query("", "configuration").await.map_err(strip)?;
+    let xml = cib
+        .query("", "configuration")
+        .await
+        .map_err(crate::bus::message)?;
     Document::parse(&xml).context("the CIB's configuration does not parse")
 }
 
@@ -136,7 +132,7 @@ async fn change(bus: Option<String>, action: Action) -> anyhow::Result<String> {
         let ctl = vigil_dbus::controller::ManagerProxy::new(&conn).await?;
         ctl.cleanup(resource, node.as_deref().unwrap_or(""))
             .await
-            .map_err(strip)?;
+            .map_err(crate::bus::message)?;
         return Ok(format!(
             "{resource}: history and failures forgotten{}; the cluster probes it afresh\n",
             node.as_deref()
@@ -155,7 +151,9 @@ async fn change(bus: Option<String>, action: Action) -> anyhow::Result<String> {
                 r#"<node id="{id}" uname="{node}"><instance_attributes id="{set}"><nvpair id="{}" name="{name}" value="{value}"/></instance_attributes></node>"#,
                 id_of(&[&set, name])
             );
-            cib.modify("nodes", &xml, false).await.map_err(strip)?;
+            cib.modify("nodes", &xml, false)
+                .await
+                .map_err(crate::bus::message)?;
             Ok(format!("{node}: {name}={value}\n"))
         }
         Action::TargetRole { resource, role } => {
@@ -165,7 +163,9 @@ async fn change(bus: Option<String>, action: Action) -> anyhow::Result<String> {
                 r#"<{kind} id="{resource}"><meta_attributes id="{set}"><nvpair id="{}" name="target-role" value="{role}"/></meta_attributes></{kind}>"#,
                 id_of(&[&set, "target-role"])
             );
-            cib.modify("resources", &xml, false).await.map_err(strip)?;
+            cib.modify("resources", &xml, false)
+                .await
+                .map_err(crate::bus::message)?;
             Ok(format!("{resource}: target-role={role}\n"))
         }
         Action::Move { resource, node } => {
@@ -179,7 +179,9 @@ async fn change(bus: Option<String>, action: Action) -> anyhow::Result<String> {
             let _ = cib
                 .delete_xpath(&format!("//rsc_location[@id='{id}']"), true)
                 .await;
-            cib.create("constraints", &xml).await.map_err(strip)?;
+            cib.create("constraints", &xml)
+                .await
+                .map_err(crate::bus::message)?;
             Ok(format!(
                 "{resource} moves to {node}: the location constraint {id} keeps it there \
                  (even back from failures elsewhere) until `vigil resource clear {resource}`\n"
@@ -195,7 +197,9 @@ async fn change(bus: Option<String>, action: Action) -> anyhow::Result<String> {
             let _ = cib
                 .delete_xpath(&format!("//rsc_location[@id='{id}']"), true)
                 .await;
-            cib.create("constraints", &xml).await.map_err(strip)?;
+            cib.create("constraints", &xml)
+                .await
+                .map_err(crate::bus::message)?;
             Ok(format!(
                 "{resource} may no longer run on {node}: the location constraint {id} stays \
                  until `vigil resource clear {resource}`\n"
@@ -219,7 +223,7 @@ async fn change(bus: Option<String>, action: Action) -> anyhow::Result<String> {
             for id in &ids {
                 cib.delete_xpath(&format!("//rsc_location[@id='{id}']"), true)
                     .await
-                    .map_err(strip)?;
+                    .map_err(crate::bus::message)?;
             }
             Ok(format!("cleared {}\n", ids.join(", ")))
         }

@@ -167,6 +167,65 @@ fn a_sandbox_cluster_survives_a_pulled_plug() {
     assert!(ok && out.contains("probes it afresh"), "{out}");
     let (ok, out) = vigil(&["resource", "cleanup", "db", "--node", "n9"], Some(&bus));
     assert!(!ok && out.contains("no node \"n9\""), "{out}");
+    // Configuration: a resource joins the web group, a wrong one is
+    // refused, constraints come and go, a resource is deleted.
+    let (ok, out) = vigil(
+        &[
+            "resource",
+            "create",
+            "app",
+            "ocf:heartbeat:Dummy",
+            "--group",
+            "web",
+        ],
+        Some(&bus),
+    );
+    assert!(ok, "{out}");
+    let (ok, out) = vigil(
+        &[
+            "resource",
+            "create",
+            "vip",
+            "ocf:heartbeat:IPaddr2",
+            "cidr_netmask=24",
+        ],
+        Some(&bus),
+    );
+    assert!(
+        !ok && out.contains("requires the parameter \"ip\""),
+        "{out}"
+    );
+    let (ok, out) = vigil(
+        &["resource", "create", "ghost", "ocf:nope:Nothing"],
+        Some(&bus),
+    );
+    assert!(!ok && out.contains("has no metadata"), "{out}");
+    wait_for("app to run with its group", || {
+        let (_, s) = vigil(&["status"], Some(&bus));
+        match (started_on(&s, "app"), started_on(&s, "web-ip")) {
+            (Some(a), Some(w)) if a == w => Ok(()),
+            _ => Err(s),
+        }
+    });
+    let (ok, out) = vigil(
+        &["constraint", "location", "add", "db", "n1", "-INFINITY"],
+        Some(&bus),
+    );
+    assert!(ok, "{out}");
+    let (ok, out) = vigil(&["constraint", "list"], Some(&bus));
+    assert!(
+        ok && out.contains("location-db-n1-infinity: db on n1 (-INFINITY)"),
+        "{out}"
+    );
+    let (ok, out) = vigil(
+        &["constraint", "remove", "location-db-n1-infinity"],
+        Some(&bus),
+    );
+    assert!(ok, "{out}");
+    let (ok, out) = vigil(&["resource", "delete", "app"], Some(&bus));
+    assert!(ok && out.contains("deleted app"), "{out}");
+    let (ok, out) = vigil(&["resource", "show"], Some(&bus));
+    assert!(ok && !out.contains("app"), "{out}");
     let (ok, out) = vigil(&["resource", "move", "nope", "n1"], Some(&bus));
     assert!(!ok && out.contains("no resource \"nope\""), "{out}");
     let (ok, out) = vigil(&["node", "standby", "n9"], Some(&bus));
