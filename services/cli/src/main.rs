@@ -28,6 +28,7 @@ mod resource;
 mod sandbox;
 mod simulate;
 mod status;
+mod why;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -80,6 +81,13 @@ enum Command {
     /// Constraints: location, colocation, order
     #[command(subcommand)]
     Constraint(ConstraintCommand),
+    /// Why a resource runs where it runs, or is stopped: its state, the
+    /// scores per node and the constraints behind them
+    Why {
+        resource: String,
+        #[command(flatten)]
+        bus: BusArgs,
+    },
     /// A whole cluster on this machine, without root: up, status, kill a
     /// node, down
     #[command(subcommand)]
@@ -549,6 +557,7 @@ fn main() -> ExitCode {
             },
         },
         Command::Status(bus) => status::run(bus.bus),
+        Command::Why { resource, bus } => why::run(bus.bus, &resource),
         Command::Node(n) => {
             let (bus, action) = match n {
                 NodeCommand::Standby { node, bus } => (

@@ -136,6 +136,14 @@ fn a_sandbox_cluster_survives_a_pulled_plug() {
             Err(s)
         }
     });
+    let (ok, out) = vigil(&["why", "web"], Some(&bus));
+    assert!(
+        ok && out.contains(&format!("web-ip: Started {other}"))
+            && out.contains("Scores of web-ip")
+            && out.contains("cli-prefer-web")
+            && out.contains("vigil resource clear web"),
+        "why tells the move it left:\n{out}"
+    );
     let (ok, out) = vigil(&["resource", "clear", "web"], Some(&bus));
     assert!(ok && out.contains("cleared cli-prefer-web"), "{out}");
     let (ok, out) = vigil(&["node", "standby", other], Some(&bus));

@@ -105,6 +105,8 @@ impl Runtime {
             names: BTreeMap::new(),
         };
         let mut me = self.node.clone();
+        // Fencing asked before this node joined the group waits for it.
+        let mut early: Vec<Command> = Vec::new();
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
         loop {
             tokio::select! {
@@ -123,6 +125,9 @@ impl Runtime {
                     out = Some(tx);
                     events = Some(ev);
                     vigil_runtime::notify_status("in the fencing group");
+                    for cmd in std::mem::take(&mut early) {
+                        self.command(cmd, &mut st, out.as_ref(), &me).await;
+                    }
                 }
                 cfg = config_rx.recv() => {
                     if let Some(cfg) = cfg {
@@ -137,7 +142,11 @@ impl Runtime {
                 }
                 cmd = commands.recv() => {
                     let Some(cmd) = cmd else { return Ok(()) };
-                    self.command(cmd, &mut st, out.as_ref(), &me).await;
+                    if out.is_none() && matches!(cmd, Command::Fence { .. } | Command::Confirm { .. }) {
+                        early.push(cmd);
+                    } else {
+                        self.command(cmd, &mut st, out.as_ref(), &me).await;
+                    }
                 }
                 ev = next_event(&mut events) => {
                     let Some(ev) = ev else {
