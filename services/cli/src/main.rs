@@ -70,7 +70,13 @@ enum Command {
     #[command(subcommand)]
     Agent(AgentCommand),
     /// The cluster: nodes, resources, the DC, quorum, recent fencing
-    Status(BusArgs),
+    Status {
+        /// Show it again at every change, until interrupted
+        #[arg(long)]
+        watch: bool,
+        #[command(flatten)]
+        bus: BusArgs,
+    },
     /// Nodes: standby, maintenance
     #[command(subcommand)]
     Node(NodeCommand),
@@ -556,7 +562,7 @@ fn main() -> ExitCode {
                 )),
             },
         },
-        Command::Status(bus) => status::run(bus.bus),
+        Command::Status { watch, bus } => status::run(bus.bus, watch),
         Command::Why { resource, bus } => why::run(bus.bus, &resource),
         Command::Node(n) => {
             let (bus, action) = match n {

@@ -8,17 +8,52 @@ use std::time::SystemTime;
 use anyhow::Context;
 use vigil_cib::xml::Document;
 
-pub fn run(bus: Option<String>) -> anyhow::Result<()> {
+pub fn run(bus: Option<String>, watch: bool) -> anyhow::Result<()> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    print!("{}", rt.block_on(status(bus))?);
-    Ok(())
+    rt.block_on(async {
+        let (conn, where_) = crate::bus::connect(bus.as_deref()).await?;
+        if !watch {
+            print!("{}", status(&conn, &where_).await?);
+            return Ok(());
+        }
+        follow(&conn, &where_).await
+    })
 }
 
-async fn status(bus: Option<String>) -> anyhow::Result<String> {
-    let (conn, where_) = crate::bus::connect(bus.as_deref()).await?;
+/// `--watch`: the status again at every change of the CIB (its status
+/// section follows every operation, membership change and fencing), and
+/// at least every few seconds, until interrupted.
+async fn follow(conn: &zbus::Connection, where_: &str) -> anyhow::Result<()> {
+    use futures_util::StreamExt;
+    let cib = vigil_dbus::cib::ManagerProxy::new(conn).await?;
+    let mut changes = cib.receive_changed().await?;
+    let tty = std::io::IsTerminal::is_terminal(&std::io::stdout());
+    loop {
+        let text = match status(conn, where_).await {
+            Ok(t) => t,
+            Err(e) => format!("{e:#}\n"),
+        };
+        if tty {
+            // Clear the screen and go home, as watch(1) does.
+            print!("\x1b[2J\x1b[H");
+        } else {
+            println!("---");
+        }
+        print!("{text}");
+        use std::io::Write;
+        let _ = std::io::stdout().flush();
+        // The next change (or a quiet refresh), then what else came with it.
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(5), changes.next()).await;
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        while let Some(Some(_)) = futures_util::FutureExt::now_or_never(changes.next()) {}
+    }
+}
+
+async fn status(conn: &zbus::Connection, where_: &str) -> anyhow::Result<String> {
+    let conn = conn.clone();
     let cib = vigil_dbus::cib::ManagerProxy::new(&conn).await?;
     let xml = cib.query("", "").await.map_err(|e| {
         anyhow::anyhow!("cannot read the CIB on {where_} ({e}); is vigil-cibd running?")

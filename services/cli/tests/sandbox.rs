@@ -161,16 +161,41 @@ fn a_sandbox_cluster_survives_a_pulled_plug() {
     });
     let (ok, out) = vigil(&["node", "unstandby", other], Some(&bus));
     assert!(ok, "{out}");
+    // `vigil status --watch` follows the change live.
+    let mut watch = Command::new(VIGIL)
+        .args(["status", "--watch"])
+        .env("VIGIL_BUS", &bus)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    {
+        let seen = seen.clone();
+        let mut stdout = watch.stdout.take().unwrap();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = std::io::Read::read(&mut stdout, &mut buf) {
+                if n == 0 {
+                    break;
+                }
+                seen.lock()
+                    .unwrap()
+                    .push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        });
+    }
     let (ok, out) = vigil(&["resource", "disable", "db"], Some(&bus));
     assert!(ok, "{out}");
-    wait_for("db to stop", || {
-        let (_, s) = vigil(&["status"], Some(&bus));
+    wait_for("the watch to show db stopped", || {
+        let s = seen.lock().unwrap().clone();
         if s.contains("db\t(ocf:pacemaker:Dummy):\t Stopped (disabled)") {
             Ok(())
         } else {
             Err(s)
         }
     });
+    let _ = watch.kill();
+    let _ = watch.wait();
     let (ok, out) = vigil(&["resource", "cleanup", "db"], Some(&bus));
     assert!(ok && out.contains("probes it afresh"), "{out}");
     let (ok, out) = vigil(&["resource", "cleanup", "db", "--node", "n9"], Some(&bus));
