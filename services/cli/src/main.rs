@@ -74,6 +74,9 @@ enum Command {
         /// Show it again at every change, until interrupted
         #[arg(long)]
         watch: bool,
+        /// text, or json (a stable shape, see `vigil status --help`)
+        #[arg(long, default_value = "text", value_parser = ["text", "json"])]
+        output: String,
         #[command(flatten)]
         bus: BusArgs,
     },
@@ -562,7 +565,7 @@ fn main() -> ExitCode {
                 )),
             },
         },
-        Command::Status { watch, bus } => status::run(bus.bus, watch),
+        Command::Status { watch, output, bus } => status::run(bus.bus, watch, output == "json"),
         Command::Why { resource, bus } => why::run(bus.bus, &resource),
         Command::Node(n) => {
             let (bus, action) = match n {

@@ -8,7 +8,7 @@ use std::time::SystemTime;
 use anyhow::Context;
 use vigil_cib::xml::Document;
 
-pub fn run(bus: Option<String>, watch: bool) -> anyhow::Result<()> {
+pub fn run(bus: Option<String>, watch: bool, json: bool) -> anyhow::Result<()> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -16,30 +16,30 @@ pub fn run(bus: Option<String>, watch: bool) -> anyhow::Result<()> {
     rt.block_on(async {
         let (conn, where_) = crate::bus::connect(bus.as_deref()).await?;
         if !watch {
-            print!("{}", status(&conn, &where_).await?);
+            print!("{}", status(&conn, &where_, json).await?);
             return Ok(());
         }
-        follow(&conn, &where_).await
+        follow(&conn, &where_, json).await
     })
 }
 
 /// `--watch`: the status again at every change of the CIB (its status
 /// section follows every operation, membership change and fencing), and
 /// at least every few seconds, until interrupted.
-async fn follow(conn: &zbus::Connection, where_: &str) -> anyhow::Result<()> {
+async fn follow(conn: &zbus::Connection, where_: &str, json: bool) -> anyhow::Result<()> {
     use futures_util::StreamExt;
     let cib = vigil_dbus::cib::ManagerProxy::new(conn).await?;
     let mut changes = cib.receive_changed().await?;
     let tty = std::io::IsTerminal::is_terminal(&std::io::stdout());
     loop {
-        let text = match status(conn, where_).await {
+        let text = match status(conn, where_, json).await {
             Ok(t) => t,
             Err(e) => format!("{e:#}\n"),
         };
-        if tty {
+        if tty && !json {
             // Clear the screen and go home, as watch(1) does.
             print!("\x1b[2J\x1b[H");
-        } else {
+        } else if !json {
             println!("---");
         }
         print!("{text}");
@@ -52,7 +52,7 @@ async fn follow(conn: &zbus::Connection, where_: &str) -> anyhow::Result<()> {
     }
 }
 
-async fn status(conn: &zbus::Connection, where_: &str) -> anyhow::Result<String> {
+async fn status(conn: &zbus::Connection, where_: &str, json: bool) -> anyhow::Result<String> {
     let conn = conn.clone();
     let cib = vigil_dbus::cib::ManagerProxy::new(&conn).await?;
     let xml = cib.query("", "").await.map_err(|e| {
@@ -74,24 +74,21 @@ async fn status(conn: &zbus::Connection, where_: &str) -> anyhow::Result<String>
             .and_then(|e| e.attr("uname"))
             .map(str::to_string)
     });
-    let quorum = match vigil_dbus::membership::QuorumProxy::new(&conn).await {
-        Ok(q) => match q.quorate().await {
-            Ok(true) => "partition with quorum".to_string(),
-            Ok(false) => "partition WITHOUT quorum".to_string(),
-            Err(_) => "quorum unknown (is vigil-membershipd running?)".to_string(),
-        },
-        Err(_) => "quorum unknown".to_string(),
+    let quorate: Option<bool> = match vigil_dbus::membership::QuorumProxy::new(&conn).await {
+        Ok(q) => q.quorate().await.ok(),
+        Err(_) => None,
     };
-    let _ = writeln!(out, "Cluster Summary:");
-    let _ = writeln!(out, "  * Cluster: {name}");
-    let _ = writeln!(
-        out,
-        "  * Current DC: {} - {quorum}",
-        dc.as_deref().unwrap_or("NONE")
-    );
-    let _ = writeln!(
-        out,
-        "  * CIB version: {}.{}.{}",
+    let quorum = match quorate {
+        Some(true) => "partition with quorum",
+        Some(false) => "partition WITHOUT quorum",
+        None => "quorum unknown (is vigil-membershipd running?)",
+    };
+    let history = match vigil_dbus::fencing::ManagerProxy::new(&conn).await {
+        Ok(f) => f.history("").await.unwrap_or_default(),
+        Err(_) => Vec::new(),
+    };
+    let version = format!(
+        "{}.{}.{}",
         doc.root.attr("admin_epoch").unwrap_or("0"),
         doc.root.attr("epoch").unwrap_or("0"),
         doc.root.attr("num_updates").unwrap_or("0")
@@ -100,18 +97,31 @@ async fn status(conn: &zbus::Connection, where_: &str) -> anyhow::Result<String>
         .duration_since(SystemTime::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
         .unwrap_or(0);
+    if json {
+        let s = std::panic::catch_unwind(|| {
+            vigil_scheduler::Scheduler::run(&doc, &vigil_scheduler::Options { now: Some(now) })
+        })
+        .map_err(|_| anyhow::anyhow!("cannot read the status of this CIB"))?;
+        let v = to_json(&s, &name, dc.as_deref(), quorate, &version, &history);
+        return Ok(format!("{}\n", serde_json::to_string_pretty(&v)?));
+    }
+    let _ = writeln!(out, "Cluster Summary:");
+    let _ = writeln!(out, "  * Cluster: {name}");
+    let _ = writeln!(
+        out,
+        "  * Current DC: {} - {quorum}",
+        dc.as_deref().unwrap_or("NONE")
+    );
+    let _ = writeln!(out, "  * CIB version: {version}");
     let text = std::panic::catch_unwind(|| {
         vigil_scheduler::Scheduler::run(&doc, &vigil_scheduler::Options { now: Some(now) })
             .cluster_status(false)
     })
     .map_err(|_| anyhow::anyhow!("cannot render the status of this CIB"))?;
     let _ = writeln!(out, "\n{}", text.trim_end());
-    if let Ok(f) = vigil_dbus::fencing::ManagerProxy::new(&conn).await
-        && let Ok(h) = f.history("").await
-        && !h.is_empty()
-    {
+    if !history.is_empty() {
         let _ = writeln!(out, "\nFencing History:");
-        for e in h.iter().rev().take(5) {
+        for e in history.iter().rev().take(5) {
             let _ = writeln!(
                 out,
                 "  * {} of {} {}{}",
@@ -131,4 +141,86 @@ async fn status(conn: &zbus::Connection, where_: &str) -> anyhow::Result<String>
         }
     }
     Ok(out)
+}
+
+/// The status as JSON. The shape is stable (its `version` changes if it
+/// ever must):
+///
+/// ```text
+/// { "version": 1,
+///   "cluster": { "name", "dc" (null: none), "quorate" (null: unknown),
+///                "cib_version" },
+///   "nodes": [ { "name", "id", "online", "standby", "maintenance",
+///                "unclean", "pending", "shutdown" } ],
+///   "resources": [ { "id", "kind" (primitive|group|clone|bundle),
+///                    "agent" (primitives, else null), "parent" (or null),
+///                    "role" (Stopped|Started|Unpromoted|Promoted|Unknown),
+///                    "nodes" (where it is active), "managed", "failed",
+///                    "disabled" (target-role Stopped) } ],
+///   "fencing": [ { "target", "action", "outcome" (done|failed|confirmed),
+///                  "executioner", "origin", "client", "reason",
+///                  "completed_at" (seconds since the epoch) } ] }
+/// ```
+fn to_json(
+    s: &vigil_scheduler::Scheduler,
+    name: &str,
+    dc: Option<&str>,
+    quorate: Option<bool>,
+    version: &str,
+    history: &[vigil_dbus::fencing::HistoryEntry],
+) -> serde_json::Value {
+    use serde_json::json;
+    use vigil_scheduler::model::Variant;
+    let nodes: Vec<_> = s
+        .nodes
+        .iter()
+        .map(|n| {
+            json!({
+                "name": n.uname, "id": n.id, "online": n.online, "standby": n.standby,
+                "maintenance": n.maintenance, "unclean": n.unclean, "pending": n.pending,
+                "shutdown": n.shutdown,
+            })
+        })
+        .collect();
+    let resources: Vec<_> = s
+        .resources
+        .iter()
+        .map(|r| {
+            let kind = match r.variant {
+                Variant::Primitive => "primitive",
+                Variant::Group => "group",
+                Variant::Clone => "clone",
+                Variant::Bundle => "bundle",
+            };
+            let agent = (r.variant == Variant::Primitive).then(|| match &r.provider {
+                Some(p) => format!("{}:{p}:{}", r.class, r.agent),
+                None => format!("{}:{}", r.class, r.agent),
+            });
+            json!({
+                "id": r.id, "kind": kind, "agent": agent,
+                "parent": r.parent.map(|p| s.resources[p].id.clone()),
+                "role": r.orig_role.to_string(),
+                "nodes": r.running_on.iter().map(|n| s.nodes[*n].uname.clone()).collect::<Vec<_>>(),
+                "managed": r.flags.managed, "failed": r.flags.failed,
+                "disabled": r.meta.get("target-role").is_some_and(|v| v.eq_ignore_ascii_case("stopped")),
+            })
+        })
+        .collect();
+    let fencing: Vec<_> = history
+        .iter()
+        .map(|e| {
+            json!({
+                "target": e.target, "action": e.action, "outcome": e.outcome,
+                "executioner": e.executioner, "origin": e.origin, "client": e.client,
+                "reason": e.reason, "completed_at": e.completed_at,
+            })
+        })
+        .collect();
+    json!({
+        "version": 1,
+        "cluster": { "name": name, "dc": dc, "quorate": quorate, "cib_version": version },
+        "nodes": nodes,
+        "resources": resources,
+        "fencing": fencing,
+    })
 }

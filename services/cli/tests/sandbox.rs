@@ -291,6 +291,45 @@ fn a_sandbox_cluster_survives_a_pulled_plug() {
         after.contains(&format!("reboot of {web} successful")),
         "fenced:\n{after}"
     );
+    // The same, for programs.
+    let (ok, json) = vigil(&["status", "--output", "json"], Some(&sbus));
+    assert!(ok, "{json}");
+    let v: serde_json::Value = serde_json::from_str(&json).expect("status JSON");
+    assert_eq!(v["version"], 1);
+    let node = v["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["name"] == web.as_str())
+        .unwrap();
+    assert_eq!(node["online"], false, "{node}");
+    let rsc = v["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"] == "web-ip")
+        .unwrap();
+    assert_eq!(
+        (rsc["kind"].as_str(), rsc["parent"].as_str()),
+        (Some("primitive"), Some("web"))
+    );
+    assert_eq!(rsc["agent"], "ocf:heartbeat:Dummy");
+    assert!(
+        rsc["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|n| n != web.as_str()),
+        "{rsc}"
+    );
+    assert!(
+        v["fencing"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["target"] == web.as_str() && f["outcome"] == "done"),
+        "{json}"
+    );
     let (ok, st) = vigil(&["sandbox", "status", "--dir", d], None);
     assert!(ok && st.contains(&format!("{web}: off")), "{st}");
     let (ok, out) = vigil(&["sandbox", "down", "--dir", d], None);
