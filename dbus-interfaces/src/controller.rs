@@ -16,4 +16,13 @@ pub trait Manager {
     #[zbus(property)]
     fn dc(&self) -> zbus::Result<String>;
     fn cleanup(&self, resource: &str, node: &str) -> zbus::Result<()>;
+    fn attributes(&self) -> zbus::Result<std::collections::HashMap<String, String>>;
+    fn set_attribute(
+        &self,
+        node: &str,
+        name: &str,
+        value: &str,
+        dampen_ms: u64,
+    ) -> zbus::Result<()>;
+    fn delete_attribute(&self, node: &str, name: &str, dampen_ms: u64) -> zbus::Result<()>;
 }

@@ -58,7 +58,9 @@ pub struct OpResult {
     pub rc: i32,
     pub op_status: i32,
     pub exit_reason: String,
-    pub call_id: u64,
+    /// The executor's call id; -1 for an operation still running
+    /// (recorded as pending).
+    pub call_id: i64,
     pub last_run: i64,
     pub last_rc_change: i64,
     pub exec_ms: u64,
@@ -135,12 +137,25 @@ impl OpResult {
     }
 }
 
+/// The `op-status` of an operation still running.
+pub const PENDING: i32 = -1;
+/// The `op-status` of an operation that timed out.
+pub const TIMED_OUT: i32 = 2;
+/// The `op-status` of an operation that could not be run.
+pub const EXEC_ERROR: i32 = 4;
+/// The `rc-code` of an operation with no result yet (or none at all).
+pub const RC_UNKNOWN: i32 = 193;
+/// OCF's generic error.
+pub const RC_ERROR: i32 = 1;
+
 /// Records `r` in a node's `lrm_resources` element, as Pacemaker keeps
 /// history: one `RSC_last_0` for the last one-shot operation, one
 /// `RSC_OPERATION_INTERVAL` per recurring operation, and
 /// `RSC_last_failure_0` for the last failure (kept until a cleanup). A
 /// successful stop (or migrate_to) drops the resource's recurring entries:
-/// they ended with it.
+/// they ended with it. A result older (by call id) than the one recorded
+/// in its place changes nothing, so results replayed out of order leave
+/// the newest; a pending entry (call id -1) always takes its place.
 pub fn record(lrm_resources: &mut Element, r: &OpResult) {
     let found = lrm_resources
         .elements()
@@ -163,9 +178,15 @@ pub fn record(lrm_resources: &mut Element, r: &OpResult) {
     } else {
         format!("{}_last_0", r.resource)
     };
-    put(rsc, r.entry(&id));
+    if !put(rsc, r.entry(&id), r.call_id) {
+        return;
+    }
     if r.failed {
-        put(rsc, r.entry(&format!("{}_last_failure_0", r.resource)));
+        put(
+            rsc,
+            r.entry(&format!("{}_last_failure_0", r.resource)),
+            r.call_id,
+        );
     }
     if r.interval_ms == 0 && !r.failed && matches!(r.operation.as_str(), "stop" | "migrate_to") {
         rsc.children.retain(|n| match n {
@@ -180,16 +201,49 @@ pub fn record(lrm_resources: &mut Element, r: &OpResult) {
     }
 }
 
-/// Replaces (or adds) the entry with the same id.
-fn put(rsc: &mut Element, entry: Element) {
+/// Replaces (or adds) the entry with the same id, unless the one there
+/// is newer (a higher call id than `call_id`, both real): whether it was
+/// put.
+fn put(rsc: &mut Element, entry: Element, call_id: i64) -> bool {
     let id = entry.attr("id").unwrap_or_default().to_string();
     for e in rsc.elements_mut() {
         if e.name == "lrm_rsc_op" && e.attr("id") == Some(id.as_str()) {
+            let old: i64 = e.attr("call-id").and_then(|c| c.parse().ok()).unwrap_or(-1);
+            if call_id >= 0 && old > call_id {
+                return false;
+            }
             *e = entry;
-            return;
+            return true;
         }
     }
     rsc.push(entry);
+    true
+}
+
+/// Drops a resource's `RSC_last_failure_0` (a cleared fail count):
+/// whether there was one.
+pub fn forget_last_failure(lrm_resources: &mut Element, resource: &str) -> bool {
+    let id = format!("{resource}_last_failure_0");
+    let mut found = false;
+    for rsc in lrm_resources.elements_mut() {
+        if rsc.name == "lrm_resource" && rsc.attr("id") == Some(resource) {
+            rsc.children.retain(|n| match n {
+                vigil_cib::xml::Node::Element(e) if e.attr("id") == Some(id.as_str()) => {
+                    found = true;
+                    false
+                }
+                _ => true,
+            });
+        }
+    }
+    found
+}
+
+/// The `lrm_resource` of `resource` in `lrm_resources`, if recorded.
+pub fn resource_entry<'a>(lrm_resources: &'a Element, resource: &str) -> Option<&'a Element> {
+    lrm_resources
+        .elements()
+        .find(|e| e.name == "lrm_resource" && e.attr("id") == Some(resource))
 }
 
 /// A `node_state` element for a node the controller reports on, with an
@@ -231,7 +285,7 @@ mod tests {
     use vigil_cib::xml::Document;
     use vigil_scheduler::{Options, Scheduler};
 
-    fn result(op: &str, interval_ms: u64, rc: i32, call_id: u64) -> OpResult {
+    fn result(op: &str, interval_ms: u64, rc: i32, call_id: i64) -> OpResult {
         let params = BTreeMap::from([("state".to_string(), "/run/web.state".to_string())]);
         OpResult {
             resource: "web".into(),
@@ -339,6 +393,44 @@ mod tests {
             .filter_map(|e| e.attr("id"))
             .collect();
         assert_eq!(ids, ["web_last_0", "web_last_failure_0"]);
+    }
+
+    #[test]
+    fn older_results_do_not_replace_newer_ones_and_pending_is_recorded() {
+        let mut n1 = node_state("1", "n1", true);
+        let lrm = lrm_resources(&mut n1);
+        record(lrm, &result("start", 0, 0, 5));
+        // A failure replayed after (older call id): the last operation
+        // stays the start.
+        record(lrm, &result("monitor", 0, 1, 3));
+        let last = |lrm: &Element| {
+            let e = resource_entry(lrm, "web")
+                .unwrap()
+                .elements()
+                .find(|e| e.attr("id") == Some("web_last_0"))
+                .unwrap()
+                .clone();
+            (
+                e.attr("operation").unwrap().to_string(),
+                e.attr("call-id").unwrap().to_string(),
+                e.attr("op-status").unwrap().to_string(),
+            )
+        };
+        assert_eq!(last(lrm), ("start".into(), "5".into(), "0".into()));
+        // A stop running: pending, whatever came before.
+        let mut pending = result("stop", 0, RC_UNKNOWN, -1);
+        pending.op_status = PENDING;
+        pending.failed = false;
+        record(lrm, &pending);
+        assert_eq!(last(lrm), ("stop".into(), "-1".into(), "-1".into()));
+        // Its result replaces it.
+        record(lrm, &result("stop", 0, 0, 6));
+        assert_eq!(last(lrm), ("stop".into(), "6".into(), "0".into()));
+        // A failure, then its cleared fail count.
+        record(lrm, &result("start", 0, 1, 7));
+        assert!(forget_last_failure(lrm, "web"));
+        assert!(!forget_last_failure(lrm, "web"));
+        assert_eq!(last(lrm), ("start".into(), "7".into(), "0".into()));
     }
 
     #[test]

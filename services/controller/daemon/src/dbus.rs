@@ -2,9 +2,10 @@
 //! commands that need the controllers (cleanup).
 //!
 //! Who may call what: the bus policy admits root and group `haclient`;
-//! reads are open to them; cleanup needs root or polkit's
-//! `org.vigil.controller1.operate`.
+//! reads are open to them; cleanup and attribute changes need root or
+//! polkit's `org.vigil.controller1.operate`.
 
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::{mpsc, oneshot};
@@ -25,6 +26,16 @@ pub enum Command {
         resource: String,
         node: String,
         reply: oneshot::Sender<Result<(), String>>,
+    },
+    SetAttribute {
+        node: String,
+        name: String,
+        value: Option<String>,
+        dampen_ms: u64,
+        reply: oneshot::Sender<Result<(), String>>,
+    },
+    Attributes {
+        reply: oneshot::Sender<BTreeMap<String, String>>,
     },
 }
 
@@ -57,6 +68,46 @@ impl Manager {
         self.view.lock().map(|v| v.dc.clone()).unwrap_or_default()
     }
 
+    /// This node's transient attributes (fail counts, last failures,
+    /// `shutdown`, and those set with `SetAttribute`).
+    async fn attributes(&self) -> fdo::Result<BTreeMap<String, String>> {
+        let (tx, rx) = oneshot::channel();
+        self.ask(Command::Attributes { reply: tx })?;
+        rx.await.map_err(|_| stopping())
+    }
+
+    /// Sets transient attribute `name` of node `node` (this node when
+    /// empty) to `value`; its controller writes it after `dampen_ms`
+    /// milliseconds without a further change (at once with 0). Transient
+    /// attributes last until the node's controller stops; use the CIB's
+    /// `nodes` section for permanent ones.
+    async fn set_attribute(
+        &self,
+        node: String,
+        name: String,
+        value: String,
+        dampen_ms: u64,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(connection)] bus: &zbus::Connection,
+    ) -> fdo::Result<()> {
+        self.change_attribute(node, name, Some(value), dampen_ms, header, bus)
+            .await
+    }
+
+    /// Removes transient attribute `name` of node `node` (this node when
+    /// empty), after `dampen_ms` as for `SetAttribute`.
+    async fn delete_attribute(
+        &self,
+        node: String,
+        name: String,
+        dampen_ms: u64,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(connection)] bus: &zbus::Connection,
+    ) -> fdo::Result<()> {
+        self.change_attribute(node, name, None, dampen_ms, header, bus)
+            .await
+    }
+
     /// Forgets `resource`'s operation history and fail counts on `node`
     /// (every node when empty): the cluster probes it afresh and starts
     /// or stops it as its configuration says.
@@ -71,15 +122,48 @@ impl Manager {
             .authorized(&header, bus, OPERATE_ACTION, "operate the cluster")
             .await?;
         let (tx, rx) = oneshot::channel();
-        self.commands
-            .send(Command::Cleanup {
-                resource,
-                node,
-                reply: tx,
-            })
-            .map_err(|_| fdo::Error::Failed("the controller is stopping".into()))?;
+        self.ask(Command::Cleanup {
+            resource,
+            node,
+            reply: tx,
+        })?;
         rx.await
-            .map_err(|_| fdo::Error::Failed("the controller is stopping".into()))?
+            .map_err(|_| stopping())?
+            .map_err(fdo::Error::InvalidArgs)
+    }
+}
+
+fn stopping() -> fdo::Error {
+    fdo::Error::Failed("the controller is stopping".into())
+}
+
+impl Manager {
+    fn ask(&self, c: Command) -> fdo::Result<()> {
+        self.commands.send(c).map_err(|_| stopping())
+    }
+
+    async fn change_attribute(
+        &self,
+        node: String,
+        name: String,
+        value: Option<String>,
+        dampen_ms: u64,
+        header: Header<'_>,
+        bus: &zbus::Connection,
+    ) -> fdo::Result<()> {
+        self.callers
+            .authorized(&header, bus, OPERATE_ACTION, "operate the cluster")
+            .await?;
+        let (tx, rx) = oneshot::channel();
+        self.ask(Command::SetAttribute {
+            node,
+            name,
+            value,
+            dampen_ms,
+            reply: tx,
+        })?;
+        rx.await
+            .map_err(|_| stopping())?
             .map_err(fdo::Error::InvalidArgs)
     }
 }

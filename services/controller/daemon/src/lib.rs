@@ -5,5 +5,7 @@
 //! executor's results in the CIB status section.
 
 pub mod dbus;
+mod dc;
+mod local;
 pub mod message;
 pub mod runtime;

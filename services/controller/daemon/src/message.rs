@@ -1,17 +1,26 @@
 //! What controllers say to each other in the group `crmd`.
+//!
+//! Every message that belongs to a transition carries its transition key
+//! (`ACTION:TRANSITION:RC:DC-UUID`): a DC only takes results whose key
+//! names itself (its uuid is new with each DC process), so a result meant
+//! for an earlier DC or an earlier run of this one never lands on an
+//! action of the current transition.
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+/// A CIB version: (admin_epoch, epoch, num_updates).
+pub type Version = (u64, u64, u64);
+
 /// A message of the group `crmd`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Message {
-    /// The DC asks node `to` to run a resource operation of a transition.
+    /// DC `from` asks node `to` to run a resource operation of a
+    /// transition (or a resource's `clear_failcount` / `lrm_delete`).
     Execute {
         to: u32,
-        transition: u64,
-        action: u32,
+        from: u32,
         resource: String,
         /// `ocf:heartbeat:Dummy`.
         agent: String,
@@ -24,14 +33,37 @@ pub enum Message {
         /// The transition key, recorded with the result.
         key: String,
     },
-    /// Node `from`'s result of an action the DC asked for.
+    /// Node `from`'s result of the action with transition key `key`,
+    /// sent once the result is in the CIB: `version` is the CIB version
+    /// that write made (the DC takes the result once its own copy of the
+    /// CIB is that far, so that it never schedules without it).
     Result {
         to: u32,
         from: u32,
-        transition: u64,
-        action: u32,
+        key: String,
         ok: bool,
         reason: String,
+        version: Version,
+    },
+    /// DC `from` tells node `to` (which asked to shut down, and whose
+    /// resources have left) to stop its controller (`do_shutdown`).
+    Shutdown { to: u32, from: u32, key: String },
+    /// A result no DC asked for went wrong on node `from` (a recurring
+    /// monitor failed): the DC aborts its transition and schedules anew.
+    Unexpected {
+        from: u32,
+        resource: String,
+        operation: String,
+        reason: String,
+    },
+    /// Set (or, with no value, remove) node `node`'s transient attribute
+    /// `name`; its controller writes it after `dampen_ms` without further
+    /// change.
+    Attribute {
+        node: String,
+        name: String,
+        value: Option<String>,
+        dampen_ms: u64,
     },
     /// Forget `resource`'s history and failures (on `node`, or on every
     /// node when empty), so that the cluster probes it afresh.
@@ -64,12 +96,18 @@ mod tests {
         let m = Message::Result {
             to: 1,
             from: 2,
-            transition: 3,
-            action: 4,
+            key: "4:3:0:n1-17".into(),
             ok: true,
             reason: String::new(),
+            version: (0, 5, 12),
         };
         assert_eq!(Message::decode(&m.encode()), Some(m));
+        let s = Message::Shutdown {
+            to: 2,
+            from: 1,
+            key: "9:3:0:n1-17".into(),
+        };
+        assert_eq!(Message::decode(&s.encode()), Some(s));
         assert_eq!(Message::decode(b"junk"), None);
         assert_eq!(dc([3, 1, 2]), Some(1));
         assert_eq!(dc([]), None);

@@ -354,3 +354,236 @@ async fn the_dc_dies_with_the_resource_and_a_new_dc_recovers_it() {
         "n2 took over as DC:\n{log}"
     );
 }
+
+/// The controller process of node `id` has ended (gone, or a zombie:
+/// this machine's PID 1 may not reap).
+fn controller_ended(c: &Cluster, id: u32) -> bool {
+    let Some(d) = c.running[id as usize - 1].daemons.last() else {
+        return true;
+    };
+    let Some(pid) = d.pid() else { return true };
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z')),
+    }
+}
+
+fn sigterm(c: &Cluster, id: u32) {
+    let pid = c.running[id as usize - 1]
+        .daemons
+        .last()
+        .and_then(Daemon::pid)
+        .expect("the controller runs");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_that_stop_cleanly_move_their_resources_first_and_are_not_fenced() {
+    const T: &str = "nodes_that_stop_cleanly_move_their_resources_first_and_are_not_fenced";
+    let prefer = r#"<rsc_location id="web-on-n2" rsc="web" node="n2" score="100"/>
+        <rsc_location id="web-on-n1" rsc="web" node="n1" score="50"/>"#;
+    let Some(c) = Cluster::start_with(T, 74, prefer).await else {
+        return;
+    };
+    let on_only = async |want: u32| {
+        eventually(&format!("web to run on n{want} only"), async || {
+            let on = c.running_on("web", &[1, 2, 3]).await;
+            if on == [want] {
+                Ok(())
+            } else {
+                Err(format!("web runs on {on:?}"))
+            }
+        })
+        .await
+    };
+    on_only(2).await;
+    // n2 (not the DC) stops: web leaves first, then its controller.
+    sigterm(&c, 2);
+    on_only(1).await;
+    eventually("n2's controller to stop", async || {
+        if controller_ended(&c, 2) {
+            Ok(())
+        } else {
+            Err("still running".to_string())
+        }
+    })
+    .await;
+    let conn = c.nodes.connect(3).await;
+    let cib = vigil_dbus::cib::ManagerProxy::new(&conn).await.unwrap();
+    eventually("n2 to be expected down and offline", async || {
+        let xml = cib
+            .query("//node_state[@id='2']", "")
+            .await
+            .map_err(|e| e.to_string())?;
+        if xml.contains("expected=\"down\"") && xml.contains("crmd=\"offline\"") {
+            Ok(())
+        } else {
+            Err(xml)
+        }
+    })
+    .await;
+    // Then the DC itself: web goes to n3, n3 takes over as DC.
+    sigterm(&c, 1);
+    on_only(3).await;
+    eventually("n1's controller to stop", async || {
+        if controller_ended(&c, 1) {
+            Ok(())
+        } else {
+            Err("still running".to_string())
+        }
+    })
+    .await;
+    let ctl = vigil_dbus::controller::ManagerProxy::builder(&conn)
+        .cache_properties(zbus::proxy::CacheProperties::No)
+        .build()
+        .await
+        .unwrap();
+    eventually("n3 to be the DC", async || match ctl.dc().await {
+        Ok(dc) if dc == "n3" => Ok(()),
+        other => Err(format!("{other:?}")),
+    })
+    .await;
+    // A little later, still nobody fenced and web still on n3 alone.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(
+        c.fencing_log().is_empty(),
+        "clean stops fence nobody: {:?}",
+        c.fencing_log()
+    );
+    assert_eq!(c.running_on("web", &[1, 2, 3]).await, [3]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn node_attributes_reach_the_scheduler_after_their_dampening() {
+    const T: &str = "node_attributes_reach_the_scheduler_after_their_dampening";
+    // web may run only where the attribute ok is 1.
+    let needs_ok = r#"<rsc_location id="web-needs-ok" rsc="web">
+        <rule id="web-needs-ok-r" score="-INFINITY" boolean-op="or">
+          <expression id="web-needs-ok-e1" attribute="ok" operation="not_defined"/>
+          <expression id="web-needs-ok-e2" attribute="ok" operation="ne" value="1"/>
+        </rule></rsc_location>"#;
+    let Some(c) = Cluster::start_with(T, 75, needs_ok).await else {
+        return;
+    };
+    let conn = c.nodes.connect(1).await;
+    let cib = vigil_dbus::cib::ManagerProxy::new(&conn).await.unwrap();
+    let ctl = vigil_dbus::controller::ManagerProxy::new(&conn)
+        .await
+        .unwrap();
+    eventually("the controllers to settle", async || {
+        cib.query("//node_state[@id='3']//lrm_resource[@id='web']", "")
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    })
+    .await;
+    assert!(c.running_on("web", &[1, 2, 3]).await.is_empty());
+    // Wrong requests say what is wrong.
+    let e = ctl
+        .set_attribute("n9", "ok", "1", 0)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("no node \"n9\""), "{e}");
+    let e = ctl
+        .set_attribute("n3", "", "1", 0)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("not an attribute name"), "{e}");
+    // Set on n3 from n1, dampened for 3 s: not written at once.
+    ctl.set_attribute("n3", "ok", "1", 3000).await.unwrap();
+    let ok_on_n3 = "//node_state[@id='3']/transient_attributes//nvpair[@name='ok']";
+    assert!(
+        cib.query(ok_on_n3, "").await.is_err(),
+        "a dampened change waits"
+    );
+    eventually("ok=1 on n3 in the CIB", async || {
+        let xml = cib.query(ok_on_n3, "").await.map_err(|e| e.to_string())?;
+        if xml.contains("value=\"1\"") {
+            Ok(())
+        } else {
+            Err(xml)
+        }
+    })
+    .await;
+    eventually("web to run on n3", async || {
+        let on = c.running_on("web", &[1, 2, 3]).await;
+        if on == [3] {
+            Ok(())
+        } else {
+            Err(format!("web runs on {on:?}"))
+        }
+    })
+    .await;
+    let n3 = c.nodes.connect(3).await;
+    let ctl3 = vigil_dbus::controller::ManagerProxy::new(&n3)
+        .await
+        .unwrap();
+    let attrs = ctl3.attributes().await.unwrap();
+    assert_eq!(attrs.get("ok").map(String::as_str), Some("1"), "{attrs:?}");
+    // Removed at once: web stops.
+    ctl3.delete_attribute("", "ok", 0).await.unwrap();
+    eventually("web to stop", async || {
+        let on = c.running_on("web", &[1, 2, 3]).await;
+        if on.is_empty() {
+            Ok(())
+        } else {
+            Err(format!("web runs on {on:?}"))
+        }
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ban_with_a_lifetime_ends_by_itself() {
+    const T: &str = "a_ban_with_a_lifetime_ends_by_itself";
+    let prefer = r#"<rsc_location id="web-on-n2" rsc="web" node="n2" score="100"/>"#;
+    let Some(c) = Cluster::start_with(T, 76, prefer).await else {
+        return;
+    };
+    let on_only = async |want: u32| {
+        eventually(&format!("web to run on n{want} only"), async || {
+            let on = c.running_on("web", &[1, 2, 3]).await;
+            if on == [want] {
+                Ok(())
+            } else {
+                Err(format!("web runs on {on:?}"))
+            }
+        })
+        .await
+    };
+    on_only(2).await;
+    // Banned from n2 for a few seconds, as `vigil resource ban --lifetime`
+    // writes it.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let end = vigil_cib::time::DateTime::from_epoch_seconds(now + 5).to_string_with_offset();
+    let ban = format!(
+        r##"<rsc_location id="cli-ban-web-on-n2" rsc="web" role="Started"><rule id="b-r" score="-INFINITY" boolean-op="and"><expression id="b-e" attribute="#uname" operation="eq" value="n2" type="string"/><date_expression id="b-l" operation="lt" end="{end}"/></rule></rsc_location>"##
+    );
+    let conn = c.nodes.connect(1).await;
+    let cib = vigil_dbus::cib::ManagerProxy::new(&conn).await.unwrap();
+    cib.create("constraints", &ban).await.unwrap();
+    let moved = eventually("web to leave n2", async || {
+        let on = c.running_on("web", &[1, 2, 3]).await;
+        if on.len() == 1 && on[0] != 2 {
+            Ok(on[0])
+        } else {
+            Err(format!("web runs on {on:?}"))
+        }
+    })
+    .await;
+    assert_ne!(moved, 2);
+    // With nothing else changing, the end of the ban brings web back.
+    on_only(2).await;
+    assert!(c.fencing_log().is_empty());
+}

@@ -590,6 +590,16 @@ impl Scheduler {
             }
             unexpired_fail_count = self.failcount(n, rsc, true).0;
         }
+        if timeout_s > 0 && unexpired_fail_count > 0 {
+            // The fail count expires then: schedule again at that moment.
+            let (_, last_failure) = self.failcount(n, rsc, false);
+            if last_failure > 0 {
+                self.note_recheck(last_failure + timeout_s + 1);
+            }
+            if let Some(last_run) = op.last_rc_change {
+                self.note_recheck(last_run + timeout_s + 1);
+            }
+        }
         let mut clear_reason: Option<&str> = None;
         if expired && self.failcount(n, rsc, false).0 > 0 {
             if unexpired_fail_count == 0 {

@@ -67,6 +67,11 @@ pub struct Scheduler {
     pub(crate) instance_template: BTreeMap<RscId, RscId>,
     /// Failed operations: (history id, node, resource, entry).
     pub failed_ops: Vec<(String, NodeId, RscId, Element)>,
+    /// The earliest future time (seconds since the epoch) at which this
+    /// answer may change with nothing else changing: a date in a rule
+    /// passes, a failure expires (`failure-timeout`). The controller runs
+    /// the scheduler again then (Pacemaker's `recheck-by`).
+    pub recheck_by: Option<i64>,
     pub(crate) expired_recurring: BTreeSet<(RscId, NodeId, String)>,
     /// Allocation score lines, as crm_simulate -s prints them.
     pub(crate) scores: Vec<(&'static str, RscId, NodeId, vigil_types::Score)>,
@@ -125,6 +130,7 @@ impl Scheduler {
             instances: BTreeMap::new(),
             instance_template: BTreeMap::new(),
             failed_ops: Vec::new(),
+            recheck_by: None,
             expired_recurring: BTreeSet::new(),
             scores: Vec::new(),
             feature_set: None,
@@ -146,6 +152,14 @@ impl Scheduler {
         s.unpack(doc);
         s.schedule(doc.root.child("status"));
         s
+    }
+
+    /// Notes that the answer may change at `t` (kept when in the future
+    /// and earlier than what is noted).
+    pub(crate) fn note_recheck(&mut self, t: i64) {
+        if t > self.settings.now && self.recheck_by.is_none_or(|old| t < old) {
+            self.recheck_by = Some(t);
+        }
     }
 
     fn schedule(&mut self, status: Option<&Element>) {

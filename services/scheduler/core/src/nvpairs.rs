@@ -41,6 +41,9 @@ impl Scheduler {
             overwrite,
         };
         rules::unpack_nvpair_sets_into(parent, &opts, ctx, &resolve, into, &mut log);
+        if let Some(t) = log.next_change {
+            self.note_recheck(t.to_epoch_seconds());
+        }
         for e in log.errors {
             self.diag.errors.push(e.to_string());
         }
@@ -53,6 +56,9 @@ impl Scheduler {
         let resolve = |id: &str| ids.get(id);
         let mut log = RuleLog::new();
         let ok = rules::evaluate_rule_with(rule, ctx, &resolve, &mut log);
+        if let Some(t) = log.next_change {
+            self.note_recheck(t.to_epoch_seconds());
+        }
         for e in log.errors {
             self.diag.errors.push(e.to_string());
         }
