@@ -283,17 +283,27 @@ enum ResourceCommand {
         #[command(flatten)]
         bus: BusArgs,
     },
-    /// Run a resource on a node (a location constraint, until `clear`)
+    /// Run a resource on a node (a location constraint, until `clear` or
+    /// the end of its lifetime)
     Move {
         resource: String,
         node: String,
+        /// How long the move lasts: an ISO 8601 duration (PT10M) or a
+        /// span (10min, 90s); for ever when not given
+        #[arg(long)]
+        lifetime: Option<String>,
         #[command(flatten)]
         bus: BusArgs,
     },
-    /// Keep a resource off a node (a location constraint, until `clear`)
+    /// Keep a resource off a node (a location constraint, until `clear` or
+    /// the end of its lifetime)
     Ban {
         resource: String,
         node: String,
+        /// How long the ban lasts: an ISO 8601 duration (PT10M) or a span
+        /// (10min, 90s); for ever when not given
+        #[arg(long)]
+        lifetime: Option<String>,
         #[command(flatten)]
         bus: BusArgs,
     },
@@ -681,13 +691,29 @@ fn main() -> ExitCode {
                 ResourceCommand::Move {
                     resource,
                     node,
+                    lifetime,
                     bus,
-                } => (bus, resource::Action::Move { resource, node }),
+                } => (
+                    bus,
+                    resource::Action::Move {
+                        resource,
+                        node,
+                        lifetime,
+                    },
+                ),
                 ResourceCommand::Ban {
                     resource,
                     node,
+                    lifetime,
                     bus,
-                } => (bus, resource::Action::Ban { resource, node }),
+                } => (
+                    bus,
+                    resource::Action::Ban {
+                        resource,
+                        node,
+                        lifetime,
+                    },
+                ),
                 ResourceCommand::Clear { resource, bus } => {
                     (bus, resource::Action::Clear { resource })
                 }

@@ -21,10 +21,12 @@ pub enum Action {
     Move {
         resource: String,
         node: String,
+        lifetime: Option<String>,
     },
     Ban {
         resource: String,
         node: String,
+        lifetime: Option<String>,
     },
     Clear {
         resource: String,
@@ -61,6 +63,55 @@ fn id_of(parts: &[&str]) -> String {
         })
         .collect::<Vec<_>>()
         .join("-")
+}
+
+/// The end of a move's or ban's lifetime, `lifetime` from `now` (seconds
+/// since the epoch): an ISO 8601 duration (`PT10M`, `P1D`) or a time span
+/// (`10min`, `90s`, `2h`). Returns the end as the CIB writes dates.
+pub fn lifetime_end(lifetime: &str, now: i64) -> anyhow::Result<(String, i64)> {
+    use vigil_cib::time::{DateTime, Duration, parse_ms};
+    let bad = || {
+        anyhow::anyhow!(
+            "{lifetime:?} is not a lifetime: give an ISO 8601 duration (PT10M, P1D) \
+             or a time span (90s, 10min, 2h)"
+        )
+    };
+    let t = lifetime.trim();
+    let start = DateTime::from_epoch_seconds(now);
+    let end = if t.starts_with(['P', 'p']) {
+        let d = Duration::parse(t).map_err(|_| bad())?;
+        start.add_duration(&d)
+    } else {
+        let ms = parse_ms(t).map_err(|_| bad())?;
+        DateTime::from_epoch_seconds(now + ms.div_euclid(1000))
+    };
+    let secs = end.to_epoch_seconds();
+    if secs <= now {
+        return Err(anyhow::anyhow!(
+            "the lifetime {lifetime:?} ends at once: give a positive duration"
+        ));
+    }
+    Ok((end.to_string_with_offset(), secs))
+}
+
+/// A location constraint for `resource` on `node` with `score`, for as
+/// long as `end` (when given) has not passed.
+fn cli_location(id: &str, resource: &str, node: &str, score: &str, end: Option<&str>) -> String {
+    match end {
+        None => format!(
+            r#"<rsc_location id="{id}" rsc="{resource}" node="{node}" score="{score}" role="Started"/>"#
+        ),
+        Some(end) => format!(
+            r##"<rsc_location id="{id}" rsc="{resource}" role="Started"><rule id="{id}-rule" score="{score}" boolean-op="and"><expression id="{id}-expr" attribute="#uname" operation="eq" value="{node}" type="string"/><date_expression id="{id}-lifetime" operation="lt" end="{end}"/></rule></rsc_location>"##
+        ),
+    }
+}
+
+fn now_epoch() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
 }
 
 async fn configuration(cib: &ManagerProxy<'_>) -> anyhow::Result<Document> {
@@ -168,12 +219,24 @@ async fn change(bus: Option<String>, action: Action) -> anyhow::Result<String> {
                 .map_err(crate::bus::message)?;
             Ok(format!("{resource}: target-role={role}\n"))
         }
-        Action::Move { resource, node } => {
+        Action::Move {
+            resource,
+            node,
+            lifetime,
+        } => {
             resource_kind(&conf, &resource)?;
             node_id(&conf, &node)?;
+            let end = lifetime
+                .as_deref()
+                .map(|l| lifetime_end(l, now_epoch()))
+                .transpose()?;
             let id = id_of(&["cli-prefer", &resource]);
-            let xml = format!(
-                r#"<rsc_location id="{id}" rsc="{resource}" node="{node}" score="INFINITY" role="Started"/>"#
+            let xml = cli_location(
+                &id,
+                &resource,
+                &node,
+                "INFINITY",
+                end.as_ref().map(|(e, _)| e.as_str()),
             );
             // Replacing an earlier move to elsewhere.
             let _ = cib
@@ -182,17 +245,36 @@ async fn change(bus: Option<String>, action: Action) -> anyhow::Result<String> {
             cib.create("constraints", &xml)
                 .await
                 .map_err(crate::bus::message)?;
-            Ok(format!(
-                "{resource} moves to {node}: the location constraint {id} keeps it there \
-                 (even back from failures elsewhere) until `vigil resource clear {resource}`\n"
-            ))
+            Ok(match end {
+                None => format!(
+                    "{resource} moves to {node}: the location constraint {id} keeps it there \
+                     (even back from failures elsewhere) until `vigil resource clear {resource}`\n"
+                ),
+                Some((end, _)) => format!(
+                    "{resource} moves to {node}: the location constraint {id} keeps it there \
+                     until {end} (or `vigil resource clear {resource}`); the constraint stays \
+                     in the configuration, expired, until cleared\n"
+                ),
+            })
         }
-        Action::Ban { resource, node } => {
+        Action::Ban {
+            resource,
+            node,
+            lifetime,
+        } => {
             resource_kind(&conf, &resource)?;
             node_id(&conf, &node)?;
+            let end = lifetime
+                .as_deref()
+                .map(|l| lifetime_end(l, now_epoch()))
+                .transpose()?;
             let id = id_of(&["cli-ban", &resource, "on", &node]);
-            let xml = format!(
-                r#"<rsc_location id="{id}" rsc="{resource}" node="{node}" score="-INFINITY" role="Started"/>"#
+            let xml = cli_location(
+                &id,
+                &resource,
+                &node,
+                "-INFINITY",
+                end.as_ref().map(|(e, _)| e.as_str()),
             );
             let _ = cib
                 .delete_xpath(&format!("//rsc_location[@id='{id}']"), true)
@@ -200,10 +282,16 @@ async fn change(bus: Option<String>, action: Action) -> anyhow::Result<String> {
             cib.create("constraints", &xml)
                 .await
                 .map_err(crate::bus::message)?;
-            Ok(format!(
-                "{resource} may no longer run on {node}: the location constraint {id} stays \
-                 until `vigil resource clear {resource}`\n"
-            ))
+            Ok(match end {
+                None => format!(
+                    "{resource} may no longer run on {node}: the location constraint {id} stays \
+                     until `vigil resource clear {resource}`\n"
+                ),
+                Some((end, _)) => format!(
+                    "{resource} may not run on {node} until {end} (or `vigil resource clear \
+                     {resource}`): the location constraint {id}\n"
+                ),
+            })
         }
         Action::Clear { resource } => {
             resource_kind(&conf, &resource)?;
@@ -234,6 +322,26 @@ async fn change(bus: Option<String>, action: Action) -> anyhow::Result<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lifetimes() {
+        let now = 1_700_000_000;
+        assert_eq!(lifetime_end("PT10M", now).unwrap().1, now + 600);
+        assert_eq!(lifetime_end("90s", now).unwrap().1, now + 90);
+        assert_eq!(lifetime_end("2h", now).unwrap().1, now + 7200);
+        assert_eq!(lifetime_end("P1D", now).unwrap().1, now + 86_400);
+        let (text, _) = lifetime_end("PT1M", now).unwrap();
+        assert_eq!(
+            vigil_cib::time::DateTime::parse(&text)
+                .unwrap()
+                .to_epoch_seconds(),
+            now + 60
+        );
+        for bad in ["soon", "P", "-5s", "0"] {
+            let e = lifetime_end(bad, now).unwrap_err().to_string();
+            assert!(e.contains(bad), "{bad}: {e}");
+        }
+    }
 
     #[test]
     fn ids_are_valid() {

@@ -146,6 +146,28 @@ fn a_sandbox_cluster_survives_a_pulled_plug() {
     );
     let (ok, out) = vigil(&["resource", "clear", "web"], Some(&bus));
     assert!(ok && out.contains("cleared cli-prefer-web"), "{out}");
+    // A ban for a while: a rule with an end date; a lifetime that is not
+    // one is refused and names what is wrong.
+    let db = started_on(&status, "db").unwrap();
+    let (ok, out) = vigil(
+        &["resource", "ban", "db", &db, "--lifetime", "soon"],
+        Some(&bus),
+    );
+    assert!(!ok && out.contains("\"soon\" is not a lifetime"), "{out}");
+    let (ok, out) = vigil(
+        &["resource", "ban", "db", &db, "--lifetime", "PT1H"],
+        Some(&bus),
+    );
+    assert!(ok && out.contains(" until "), "{out}");
+    wait_for("db to leave the node it is banned from for an hour", || {
+        let (_, s) = vigil(&["status"], Some(&bus));
+        match started_on(&s, "db") {
+            Some(n) if n != db => Ok(()),
+            _ => Err(s),
+        }
+    });
+    let (ok, out) = vigil(&["resource", "clear", "db"], Some(&bus));
+    assert!(ok && out.contains(&format!("cli-ban-db-on-{db}")), "{out}");
     let (ok, out) = vigil(&["node", "standby", other], Some(&bus));
     assert!(ok, "{out}");
     wait_for("nothing to run on the standby node", || {
