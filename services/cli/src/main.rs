@@ -355,6 +355,22 @@ enum SandboxCommand {
         #[command(flatten)]
         dir: SandboxDir,
     },
+    /// Power a node that is off on again; it rejoins the cluster
+    Start {
+        node: String,
+        #[command(flatten)]
+        dir: SandboxDir,
+    },
+    /// Cut the links between these nodes and the others, both ways (a
+    /// network split)
+    Partition {
+        #[arg(required = true)]
+        nodes: Vec<String>,
+        #[command(flatten)]
+        dir: SandboxDir,
+    },
+    /// Restore every link `partition` cut
+    Heal(SandboxDir),
     /// Stop every node and remove the sandbox
     Down(SandboxDir),
 }
@@ -731,6 +747,11 @@ fn main() -> ExitCode {
         Command::Sandbox(SandboxCommand::Up { nodes, dir }) => sandbox::up(&dir.path(), nodes),
         Command::Sandbox(SandboxCommand::Status(dir)) => sandbox::status(&dir.path()),
         Command::Sandbox(SandboxCommand::Kill { node, dir }) => sandbox::kill(&dir.path(), &node),
+        Command::Sandbox(SandboxCommand::Start { node, dir }) => sandbox::start(&dir.path(), &node),
+        Command::Sandbox(SandboxCommand::Partition { nodes, dir }) => {
+            sandbox::partition(&dir.path(), &nodes)
+        }
+        Command::Sandbox(SandboxCommand::Heal(dir)) => sandbox::heal(&dir.path()),
         Command::Sandbox(SandboxCommand::Down(dir)) => sandbox::down(&dir.path()),
         Command::Stonith(StonithCommand::List(bus)) => fence::run(bus.bus, fence::Action::List),
         Command::Stonith(StonithCommand::Show { device, bus }) => {

@@ -1,13 +1,15 @@
-//! `vigil sandbox up|status|kill|down`: a whole cluster on this machine,
-//! without root or systemd: each node is its daemons (membership, CIB,
-//! executor, fencer, controller) with a private `dbus-daemon` and state
-//! directory, the nodes talk UDP on 127.0.77.x, the sandbox fence agent
-//! powers nodes off, and a demo configuration is loaded.
+//! `vigil sandbox up|status|kill|start|partition|heal|down`: a whole
+//! cluster on this machine, without root or systemd: each node is its
+//! daemons (membership, CIB, executor, fencer, controller) with a private
+//! `dbus-daemon` and state directory, the nodes talk UDP on 127.0.77.x,
+//! the sandbox fence agent powers nodes off, and a demo configuration is
+//! loaded.
 //!
 //! The sandbox directory (default `/tmp/vigil-sandbox-UID`) holds
 //! `cluster.toml`, `authkey` and `nodes/NAME/` per node: `bus` (the bus
-//! address), `pids` (`PID STARTTIME` per process, what the fence agent
-//! kills), `logs/` and `state/`.
+//! address, the same across restarts of the node), `pids` (`PID
+//! STARTTIME` per process, what the fence agent kills), `cut` (the nodes
+//! this one's links are cut from: `partition`), `logs/` and `state/`.
 
 use std::fmt::Write as _;
 use std::net::{Ipv4Addr, UdpSocket};
@@ -187,16 +189,17 @@ fn spawn(node_dir: &Path, program: &Path, args: &[String], log: &str) -> anyhow:
     Ok(pid)
 }
 
-/// Starts a node's bus and returns its address.
+/// Starts a node's bus and returns its address (a socket in the node's
+/// directory: the same address when the node starts again).
 fn start_bus(node_dir: &Path) -> anyhow::Result<String> {
-    let bus_dir = node_dir.join("bus-socket");
-    std::fs::create_dir_all(&bus_dir)?;
+    let socket = node_dir.join("bus.socket");
+    let _ = std::fs::remove_file(&socket);
     let addr_file = node_dir.join("bus");
     let out = std::fs::File::create(&addr_file)?;
     use std::os::unix::process::CommandExt;
     let child = Command::new("dbus-daemon")
         .args(["--session", "--nofork", "--print-address=1"])
-        .arg(format!("--address=unix:dir={}", bus_dir.display()))
+        .arg(format!("--address=unix:path={}", socket.display()))
         .stdin(Stdio::null())
         .stdout(out)
         .stderr(Stdio::null())
@@ -249,12 +252,13 @@ fn demo_configuration(n: u32, dir: &Path) -> String {
         .map(|i| format!("<node id=\"{i}\" uname=\"n{i}\"/>"))
         .collect();
     let hosts: Vec<String> = (1..=n).map(|i| format!("n{i}")).collect();
+    let two = n == 2;
     format!(
         r#"<configuration>
   <crm_config>
     <cluster_property_set id="cib-bootstrap-options">
       <nvpair id="opt-name" name="cluster-name" value="sandbox"/>
-      <nvpair id="opt-fencing" name="stonith-enabled" value="true"/>
+      <nvpair id="opt-fencing" name="stonith-enabled" value="true"/>{two_node_options}
     </cluster_property_set>
   </crm_config>
   <nodes>{nodes}</nodes>
@@ -262,7 +266,7 @@ fn demo_configuration(n: u32, dir: &Path) -> String {
     <primitive id="fence-sandbox" class="stonith" type="fence_vigil_sandbox">
       <instance_attributes id="fence-sandbox-attrs">
         <nvpair id="fence-sandbox-dir" name="sandbox_dir" value="{dir}"/>
-        <nvpair id="fence-sandbox-hosts" name="pcmk_host_list" value="{hosts}"/>
+        <nvpair id="fence-sandbox-hosts" name="pcmk_host_list" value="{hosts}"/>{two_node_device}
       </instance_attributes>
     </primitive>
     <group id="web">
@@ -285,12 +289,30 @@ fn demo_configuration(n: u32, dir: &Path) -> String {
   </constraints>
   <rsc_defaults>
     <meta_attributes id="rsc-defaults">
-      <nvpair id="rsc-defaults-stickiness" name="resource-stickiness" value="100"/>
+      <nvpair id="rsc-defaults-stickiness" name="resource-stickiness" value="100"/>{two_node_defaults}
     </meta_attributes>
   </rsc_defaults>
 </configuration>"#,
         hosts = hosts.join(" "),
-        dir = dir.display()
+        dir = dir.display(),
+        // Two nodes that lose each other both keep quorum and fence each
+        // other: the one running more resources waits less (every
+        // resource counts 1), and a random delay breaks a tie.
+        two_node_options = if two {
+            "\n      <nvpair id=\"opt-priority-fencing-delay\" name=\"priority-fencing-delay\" value=\"5s\"/>"
+        } else {
+            ""
+        },
+        two_node_device = if two {
+            "\n        <nvpair id=\"fence-sandbox-delay\" name=\"pcmk_delay_max\" value=\"2s\"/>"
+        } else {
+            ""
+        },
+        two_node_defaults = if two {
+            "\n      <nvpair id=\"rsc-defaults-priority\" name=\"priority\" value=\"1\"/>"
+        } else {
+            ""
+        },
     )
 }
 
@@ -322,6 +344,10 @@ pub fn up(dir: &Path, n: u32) -> anyhow::Result<()> {
     let port = free_port(n)?;
     let mut config =
         format!("[cluster]\nname = \"sandbox\"\nport = {port}\n\n[timings]\ntoken = \"1s\"\n");
+    if n == 2 {
+        // Either node alone keeps quorum; fencing decides who survives.
+        config.push_str("\n[quorum]\ntwo_node = true\n");
+    }
     for i in 1..=n {
         let _ = write!(
             config,
@@ -336,71 +362,8 @@ pub fn up(dir: &Path, n: u32) -> anyhow::Result<()> {
     let rt = runtime()?;
     let mut buses = Vec::new();
     for i in 1..=n {
-        let name = format!("n{i}");
-        let nd = dir.join("nodes").join(&name);
-        std::fs::create_dir_all(nd.join("state"))?;
-        let bus = start_bus(&nd)?;
-        let s = |what: &str| nd.join("state").join(what).display().to_string();
-        let daemon_args: [Vec<String>; 5] = [
-            vec![
-                "--config".into(),
-                dir.join("cluster.toml").display().to_string(),
-                "--key".into(),
-                dir.join("authkey").display().to_string(),
-                "--node".into(),
-                i.to_string(),
-                "--bus".into(),
-                bus.clone(),
-                "--state-dir".into(),
-                s("membership"),
-            ],
-            vec![
-                "--bus".into(),
-                bus.clone(),
-                "--node-name".into(),
-                name.clone(),
-                "--state-dir".into(),
-                s("cib"),
-            ],
-            vec![
-                "--bus".into(),
-                bus.clone(),
-                "--node-name".into(),
-                name.clone(),
-                "--agent-state-dir".into(),
-                s("agents"),
-                "--systemd-bus".into(),
-                bus.clone(),
-                "--fence-dir".into(),
-                agents.display().to_string(),
-            ],
-            vec![
-                "--bus".into(),
-                bus.clone(),
-                "--node-name".into(),
-                name.clone(),
-                "--agent-dir".into(),
-                agents.display().to_string(),
-            ],
-            vec![
-                "--bus".into(),
-                bus.clone(),
-                "--node-name".into(),
-                name.clone(),
-            ],
-        ];
-        // The controllers start once the configuration is in.
-        for (k, daemon) in DAEMONS.iter().take(4).enumerate() {
-            let log = format!("{daemon}.log");
-            spawn(&nd, &bin.join(daemon), &daemon_args[k], &log)?;
-            rt.block_on(wait_for_name(
-                &bus,
-                NAMES[k],
-                &format!("{daemon} of {name}"),
-                &nd.join("logs").join(&log),
-            ))?;
-        }
-        buses.push((name, nd, bus, daemon_args[4].clone()));
+        let (nd, bus) = start_node(&rt, dir, &bin, &agents, i)?;
+        buses.push((format!("n{i}"), nd, bus));
     }
     rt.block_on(async {
         let conn = zbus::connection::Builder::address(buses[0].2.as_str())
@@ -419,12 +382,18 @@ pub fn up(dir: &Path, n: u32) -> anyhow::Result<()> {
             .context("cannot load the demo configuration")?;
         anyhow::Ok(())
     })?;
-    for (name, nd, _, args) in &buses {
-        spawn(nd, &bin.join("vigil-controld"), args, "vigil-controld.log")
-            .with_context(|| format!("starting the controller of {name}"))?;
+    for (i, (name, nd, bus)) in buses.iter().enumerate() {
+        let args = daemon_args(dir, &agents, i as u32 + 1, bus);
+        spawn(
+            nd,
+            &bin.join("vigil-controld"),
+            &args[4],
+            "vigil-controld.log",
+        )
+        .with_context(|| format!("starting the controller of {name}"))?;
     }
     println!("a {n}-node sandbox cluster runs in {}", dir.display());
-    for (name, nd, bus, _) in &buses {
+    for (name, nd, bus) in &buses {
         println!(
             "  {name}: bus {bus}  (logs in {})",
             nd.join("logs").display()
@@ -432,9 +401,193 @@ pub fn up(dir: &Path, n: u32) -> anyhow::Result<()> {
     }
     println!(
         "\nAsk any node, for example the first:\n  export VIGIL_BUS='{}'\n  vigil status\n\
-         Pull a node's plug with `vigil sandbox kill n2`; stop everything with `vigil sandbox down`.",
+         Pull a node's plug with `vigil sandbox kill n2` (and power it on again with \
+         `vigil sandbox start n2`), cut it off with `vigil sandbox partition n2` (and \
+         `vigil sandbox heal`); stop everything with `vigil sandbox down`.",
         buses[0].2
     );
+    Ok(())
+}
+
+/// The arguments of node `i`'s daemons, in the order of [`DAEMONS`].
+fn daemon_args(dir: &Path, agents: &Path, i: u32, bus: &str) -> [Vec<String>; 5] {
+    let name = format!("n{i}");
+    let nd = dir.join("nodes").join(&name);
+    let s = |what: &str| nd.join("state").join(what).display().to_string();
+    let common = |extra: &[String]| -> Vec<String> {
+        let mut v = vec![
+            "--bus".to_string(),
+            bus.to_string(),
+            "--node-name".into(),
+            name.clone(),
+        ];
+        v.extend_from_slice(extra);
+        v
+    };
+    [
+        vec![
+            "--config".into(),
+            dir.join("cluster.toml").display().to_string(),
+            "--key".into(),
+            dir.join("authkey").display().to_string(),
+            "--node".into(),
+            i.to_string(),
+            "--bus".into(),
+            bus.to_string(),
+            "--state-dir".into(),
+            s("membership"),
+            "--cut-links-file".into(),
+            nd.join("cut").display().to_string(),
+        ],
+        common(&["--state-dir".into(), s("cib")]),
+        common(&[
+            "--agent-state-dir".into(),
+            s("agents"),
+            "--systemd-bus".into(),
+            bus.to_string(),
+            "--fence-dir".into(),
+            agents.display().to_string(),
+        ]),
+        common(&["--agent-dir".into(), agents.display().to_string()]),
+        common(&[]),
+    ]
+}
+
+/// Starts node `i`'s bus and its daemons but the controller, each once
+/// the one before has its bus name; returns the node's directory and bus.
+fn start_node(
+    rt: &tokio::runtime::Runtime,
+    dir: &Path,
+    bin: &Path,
+    agents: &Path,
+    i: u32,
+) -> anyhow::Result<(PathBuf, String)> {
+    let name = format!("n{i}");
+    let nd = dir.join("nodes").join(&name);
+    std::fs::create_dir_all(nd.join("state"))?;
+    let bus = start_bus(&nd)?;
+    let args = daemon_args(dir, agents, i, &bus);
+    for (k, daemon) in DAEMONS.iter().take(4).enumerate() {
+        let log = format!("{daemon}.log");
+        spawn(&nd, &bin.join(daemon), &args[k], &log)?;
+        rt.block_on(wait_for_name(
+            &bus,
+            NAMES[k],
+            &format!("{daemon} of {name}"),
+            &nd.join("logs").join(&log),
+        ))?;
+    }
+    Ok((nd, bus))
+}
+
+/// A node of the sandbox by name, or an error that lists them.
+fn node_dir(dir: &Path, node: &str) -> anyhow::Result<PathBuf> {
+    let nd = dir.join("nodes").join(node);
+    if nd.is_dir() && node.starts_with('n') {
+        return Ok(nd);
+    }
+    let names: Vec<String> = nodes(dir).into_iter().map(|(n, _)| n).collect();
+    if names.is_empty() {
+        bail!(
+            "no sandbox in {} (`vigil sandbox up` starts one)",
+            dir.display()
+        );
+    }
+    bail!(
+        "no node {node:?} in the sandbox {} (nodes: {})",
+        dir.display(),
+        names.join(", ")
+    )
+}
+
+/// `vigil sandbox start NODE`: powers a node that is off on again (after
+/// `kill`, or fencing); it rejoins the cluster.
+pub fn start(dir: &Path, node: &str) -> anyhow::Result<()> {
+    let nd = node_dir(dir, node)?;
+    let i: u32 = node
+        .trim_start_matches('n')
+        .parse()
+        .with_context(|| format!("{node:?} is not a sandbox node name"))?;
+    if pids(&nd).iter().any(|(p, s)| alive(*p, s)) {
+        bail!("{node} is on already (`vigil sandbox kill {node}` powers it off)");
+    }
+    // Old logs are kept beside the new ones.
+    let logs = nd.join("logs");
+    if logs.is_dir() {
+        let stamp = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        let _ = std::fs::rename(&logs, nd.join(format!("logs.{stamp}")));
+    }
+    let bin = binaries()?;
+    let agents = agents_dir(&bin)?;
+    let rt = runtime()?;
+    let (nd, bus) = start_node(&rt, dir, &bin, &agents, i)?;
+    let args = daemon_args(dir, &agents, i, &bus);
+    spawn(
+        &nd,
+        &bin.join("vigil-controld"),
+        &args[4],
+        "vigil-controld.log",
+    )
+    .with_context(|| format!("starting the controller of {node}"))?;
+    let _ = std::fs::remove_file(nd.join("off"));
+    println!("{node} is on again and rejoins the cluster (bus {bus})");
+    Ok(())
+}
+
+/// `vigil sandbox partition NODE...`: cuts the links between the given
+/// nodes and the others (both ways), as a network split would.
+pub fn partition(dir: &Path, cut_off: &[String]) -> anyhow::Result<()> {
+    let all = nodes(dir);
+    let mut side = std::collections::BTreeSet::new();
+    for n in cut_off {
+        node_dir(dir, n)?;
+        side.insert(n.clone());
+    }
+    if side.is_empty() || side.len() == all.len() {
+        bail!("name some of the nodes, not none or all: they are cut off from the rest");
+    }
+    let id = |n: &str| n.trim_start_matches('n').to_string();
+    for (name, nd) in &all {
+        let others: Vec<String> = all
+            .iter()
+            .map(|(n, _)| n)
+            .filter(|n| side.contains(*n) != side.contains(name))
+            .map(|n| id(n))
+            .collect();
+        std::fs::write(nd.join("cut"), others.join(" ") + "\n")
+            .with_context(|| format!("cannot write {}", nd.join("cut").display()))?;
+    }
+    let rest: Vec<&str> = all
+        .iter()
+        .map(|(n, _)| n.as_str())
+        .filter(|n| !side.contains(*n))
+        .collect();
+    println!(
+        "{} cut off from {}: each side sees the other gone (the side without quorum stops \
+         its resources, the side with it fences the other); `vigil sandbox heal` restores the links",
+        side.iter().cloned().collect::<Vec<_>>().join(", "),
+        rest.join(", ")
+    );
+    Ok(())
+}
+
+/// `vigil sandbox heal`: restores every link `partition` cut.
+pub fn heal(dir: &Path) -> anyhow::Result<()> {
+    let all = nodes(dir);
+    if all.is_empty() {
+        bail!(
+            "no sandbox in {} (`vigil sandbox up` starts one)",
+            dir.display()
+        );
+    }
+    for (_, nd) in &all {
+        std::fs::write(nd.join("cut"), "")
+            .with_context(|| format!("cannot write {}", nd.join("cut").display()))?;
+    }
+    println!("every link restored");
     Ok(())
 }
 
@@ -466,15 +619,7 @@ pub fn status(dir: &Path) -> anyhow::Result<()> {
 /// `vigil sandbox kill NODE`: pulls the node's plug, with the sandbox's
 /// fence agent (as the cluster itself would).
 pub fn kill(dir: &Path, node: &str) -> anyhow::Result<()> {
-    let nd = dir.join("nodes").join(node);
-    if !nd.is_dir() {
-        let names: Vec<String> = nodes(dir).into_iter().map(|(n, _)| n).collect();
-        bail!(
-            "no node {node:?} in the sandbox {} (nodes: {})",
-            dir.display(),
-            names.join(", ")
-        );
-    }
+    node_dir(dir, node)?;
     let bin = binaries()?;
     let agent = agents_dir(&bin)?.join("fence_vigil_sandbox");
     let mut child = Command::new(&agent)

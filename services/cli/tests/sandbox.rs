@@ -2,100 +2,21 @@
 //! pulls a node's plug, sees the resources come back elsewhere, and stops
 //! it all.
 
-use std::path::Path;
+mod common;
+
 use std::process::Command;
-use std::time::{Duration, Instant};
 
-const VIGIL: &str = env!("CARGO_BIN_EXE_vigil");
-
-fn vigil(args: &[&str], bus: Option<&str>) -> (bool, String) {
-    let mut cmd = Command::new(VIGIL);
-    cmd.args(args);
-    match bus {
-        Some(b) => cmd.env("VIGIL_BUS", b),
-        None => cmd.env_remove("VIGIL_BUS"),
-    };
-    let out = cmd.output().expect("run vigil");
-    (
-        out.status.success(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
-}
-
-/// The node a resource is started on, per `vigil status`.
-fn started_on(status: &str, rsc: &str) -> Option<String> {
-    status
-        .lines()
-        .find(|l| l.trim_start().starts_with(&format!("* {rsc}\t")))
-        .and_then(|l| l.split("Started ").nth(1))
-        // "Started n2 (UNCLEAN)" is not started anywhere usable.
-        .filter(|n| !n.contains("UNCLEAN"))
-        .and_then(|n| n.split_whitespace().next())
-        .map(str::to_string)
-}
-
-fn wait_for<T>(what: &str, mut f: impl FnMut() -> Result<T, String>) -> T {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        match f() {
-            Ok(v) => return v,
-            Err(e) if Instant::now() > deadline => panic!("timed out waiting for {what}: {e}"),
-            Err(_) => std::thread::sleep(Duration::from_millis(200)),
-        }
-    }
-}
-
-/// Stops the sandbox even when the test fails.
-struct Down<'a>(&'a Path);
-
-impl Drop for Down<'_> {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            for node in ["n1", "n2", "n3"] {
-                for log in ["vigil-controld.log", "vigil-fenced.log"] {
-                    let path = self.0.join("nodes").join(node).join("logs").join(log);
-                    let text = std::fs::read_to_string(&path).unwrap_or_default();
-                    let tail: Vec<&str> = text.lines().rev().take(25).collect();
-                    eprintln!(
-                        "---- {} ----\n{}",
-                        path.display(),
-                        tail.into_iter().rev().collect::<Vec<_>>().join("\n")
-                    );
-                }
-            }
-        }
-        let _ = Command::new(VIGIL)
-            .args(["sandbox", "down", "--dir"])
-            .arg(self.0)
-            .output();
-    }
-}
+use common::{NeverTwice, Sandbox, VIGIL, started_on, vigil, wait_for};
 
 #[test]
 fn a_sandbox_cluster_survives_a_pulled_plug() {
     const T: &str = "a_sandbox_cluster_survives_a_pulled_plug";
-    if !vigil_testkit::dbus_daemon_available(T) {
+    if !common::daemons_built(T) {
         return;
     }
-    let beside = Path::new(VIGIL).parent().unwrap();
-    if !beside.join("vigil-controld").exists() {
-        eprintln!("SKIPPED {T}: build the daemons first (cargo build --workspace --bins)");
-        assert!(
-            std::env::var_os("VIGIL_REQUIRE_ALL").is_none(),
-            "{T}: the daemons are required"
-        );
-        return;
-    }
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("sandbox");
-    let d = dir.to_str().unwrap();
-    let _down = Down(&dir);
-    let (ok, out) = vigil(&["sandbox", "up", "--nodes", "3", "--dir", d], None);
-    assert!(ok, "{out}");
+    let sandbox = Sandbox::up(3);
+    let dir = sandbox.dir.clone();
+    let d = sandbox.d();
     let (ok, again) = vigil(&["sandbox", "up", "--dir", d], None);
     assert!(!ok && again.contains("already runs"), "{again}");
     let bus = std::fs::read_to_string(dir.join("nodes/n1/bus"))
@@ -109,6 +30,8 @@ fn a_sandbox_cluster_survives_a_pulled_plug() {
             .all(|r| started_on(&s, r).is_some());
         if ok && all { Ok(s) } else { Err(s) }
     });
+    // Across all that follows, nothing runs twice.
+    let never_twice = NeverTwice::start(&sandbox, &["web-ip", "web-server", "db", "db-backup"]);
     let web = started_on(&status, "web-ip").unwrap();
     assert_eq!(
         started_on(&status, "web-server"),
@@ -354,6 +277,7 @@ fn a_sandbox_cluster_survives_a_pulled_plug() {
     );
     let (ok, st) = vigil(&["sandbox", "status", "--dir", d], None);
     assert!(ok && st.contains(&format!("{web}: off")), "{st}");
+    never_twice.check();
     let (ok, out) = vigil(&["sandbox", "down", "--dir", d], None);
     assert!(ok, "{out}");
     assert!(!dir.exists(), "the sandbox directory is gone");

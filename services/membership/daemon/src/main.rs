@@ -48,6 +48,11 @@ struct Args {
     /// Print the D-Bus introspection XML of the served object and exit
     #[arg(long)]
     bus_introspect: bool,
+    /// For tests and the sandbox: a file listing the ids of nodes whose
+    /// links are cut (neither heard nor sent to), read again whenever it
+    /// changes
+    #[arg(long, hide = true)]
+    cut_links_file: Option<PathBuf>,
 }
 
 fn main() -> ExitCode {
@@ -175,6 +180,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         bus,
         start: std::time::Instant::now(),
         ring_seq,
+        cuts: runtime::Cuts::new(args.cut_links_file.clone()),
     };
     tracing::info!(node = me.id, name = %me.name, %bind_ip, port = cfg.port, "membership daemon started");
     vigil_runtime::notify_ready(&format!("node {} ({}), alone so far", me.id, me.name));

@@ -35,6 +35,70 @@ pub struct Runtime {
     pub bus: zbus::Connection,
     pub start: Instant,
     pub ring_seq: crate::state::RingSeqFile,
+    /// Links cut on purpose (the sandbox's partitions).
+    pub cuts: Cuts,
+}
+
+/// Links to other nodes cut on purpose, as a file lists them
+/// (`--cut-links-file`, for `vigil sandbox partition`, which has no root
+/// to cut the network): the ids of the nodes this one neither hears nor
+/// sends to, separated by white space; no file, or an empty one, cuts
+/// nothing. The file is looked at every 100 ms.
+#[derive(Debug, Default)]
+pub struct Cuts {
+    file: Option<std::path::PathBuf>,
+    cut: std::collections::BTreeSet<NodeId>,
+    seen: Option<Option<std::time::SystemTime>>,
+    next_check_ms: u64,
+}
+
+impl Cuts {
+    pub fn new(file: Option<std::path::PathBuf>) -> Cuts {
+        Cuts {
+            file,
+            ..Cuts::default()
+        }
+    }
+
+    /// Reads the file again when it changed.
+    fn refresh(&mut self, now_ms: u64) {
+        let Some(file) = &self.file else { return };
+        if now_ms < self.next_check_ms {
+            return;
+        }
+        self.next_check_ms = now_ms + 100;
+        let modified = std::fs::metadata(file).and_then(|m| m.modified()).ok();
+        if self.seen == Some(modified) {
+            return;
+        }
+        self.seen = Some(modified);
+        let text = std::fs::read_to_string(file).unwrap_or_default();
+        let mut cut = std::collections::BTreeSet::new();
+        for word in text.split_whitespace() {
+            match word.parse::<NodeId>() {
+                Ok(id) => {
+                    cut.insert(id);
+                }
+                Err(_) => tracing::warn!("{}: {word:?} is not a node id; ignored", file.display()),
+            }
+        }
+        if cut != self.cut {
+            if cut.is_empty() {
+                tracing::warn!("links to every node restored ({})", file.display());
+            } else {
+                tracing::warn!(
+                    cut = ?cut,
+                    "links to nodes {cut:?} cut on purpose ({})",
+                    file.display()
+                );
+            }
+            self.cut = cut;
+        }
+    }
+
+    pub fn is_cut(&self, node: NodeId) -> bool {
+        self.cut.contains(&node)
+    }
 }
 
 impl std::fmt::Debug for Runtime {
@@ -121,6 +185,7 @@ impl Runtime {
                 }
                 _ = tick.tick() => {
                     let now_ms = self.now_ms();
+                    self.cuts.refresh(now_ms);
                     let outs = self.core.handle(Input::Tick { now_ms });
                     self.dispatch(outs, &events_tx, None).await;
                     if now_ms >= next_stats {
@@ -156,6 +221,7 @@ impl Runtime {
         warned: &mut BTreeMap<(&'static str, SocketAddr), u64>,
     ) -> Vec<Output> {
         match self.opener.open(&self.key, self.tag, datagram) {
+            Ok((from, _)) if self.cuts.is_cut(from) => Vec::new(),
             Ok((from, bytes)) => self.core.handle_deferred(Input::Datagram { from, bytes }),
             Err(reason) => {
                 let now = self.now_ms();
@@ -270,6 +336,9 @@ impl Runtime {
                     let Some(addr) = self.peers.get(&to).copied() else {
                         continue;
                     };
+                    if self.cuts.is_cut(to) {
+                        continue;
+                    }
                     if let Ok(d) = self.sealer.seal(&self.key, self.tag, &bytes) {
                         let _ = self.socket.send_to(&d, addr).await;
                     }
