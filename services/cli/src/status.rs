@@ -113,12 +113,61 @@ async fn status(conn: &zbus::Connection, where_: &str, json: bool) -> anyhow::Re
         dc.as_deref().unwrap_or("NONE")
     );
     let _ = writeln!(out, "  * CIB version: {version}");
-    let text = std::panic::catch_unwind(|| {
-        vigil_scheduler::Scheduler::run(&doc, &vigil_scheduler::Options { now: Some(now) })
-            .cluster_status(false)
+    let (text, failed, counts) = std::panic::catch_unwind(|| {
+        let s = vigil_scheduler::Scheduler::run(&doc, &vigil_scheduler::Options { now: Some(now) });
+        (s.cluster_status(false), s.failed_actions(), s.fail_counts())
     })
     .map_err(|_| anyhow::anyhow!("cannot render the status of this CIB"))?;
     let _ = writeln!(out, "\n{}", text.trim_end());
+    if !counts.is_empty() {
+        let _ = writeln!(out, "\nFail Counts:");
+        for c in &counts {
+            let _ = writeln!(
+                out,
+                "  * {} on {}: {}{}",
+                c.resource,
+                c.node,
+                if c.count >= 1_000_000 {
+                    "INFINITY".to_string()
+                } else {
+                    c.count.to_string()
+                },
+                if c.threshold > 0 {
+                    format!(" (leaves the node at {})", c.threshold)
+                } else {
+                    String::new()
+                }
+            );
+        }
+    }
+    if !failed.is_empty() {
+        use vigil_scheduler::failures::{rc_text, status_text};
+        let _ = writeln!(out, "\nFailed Resource Actions:");
+        for f in &failed {
+            let _ = writeln!(
+                out,
+                "  * {} on {} '{}' ({}): call={}, status='{}'{}, last-rc-change='{}', queued={}ms, exec={}ms",
+                f.operation_key,
+                f.node,
+                rc_text(f.rc),
+                f.rc,
+                f.call_id,
+                status_text(f.status),
+                if f.exit_reason.is_empty() {
+                    String::new()
+                } else {
+                    format!(", exitreason='{}'", f.exit_reason)
+                },
+                date(f.last_rc_change),
+                f.queue_ms,
+                f.exec_ms
+            );
+        }
+        let _ = writeln!(
+            out,
+            "  (`vigil resource cleanup RESOURCE` forgets them once the cause is fixed)"
+        );
+    }
     if !history.is_empty() {
         let _ = writeln!(out, "\nFencing History:");
         for e in history.iter().rev().take(5) {
@@ -143,8 +192,16 @@ async fn status(conn: &zbus::Connection, where_: &str, json: bool) -> anyhow::Re
     Ok(out)
 }
 
+/// A time for people (UTC).
+fn date(epoch: i64) -> String {
+    if epoch <= 0 {
+        return "unknown".into();
+    }
+    vigil_cib::time::DateTime::from_epoch_seconds(epoch).to_string_with_offset()
+}
+
 /// The status as JSON. The shape is stable (its `version` changes if it
-/// ever must):
+/// ever must; keys may be added):
 ///
 /// ```text
 /// { "version": 1,
@@ -159,7 +216,12 @@ async fn status(conn: &zbus::Connection, where_: &str, json: bool) -> anyhow::Re
 ///                    "disabled" (target-role Stopped) } ],
 ///   "fencing": [ { "target", "action", "outcome" (done|failed|confirmed),
 ///                  "executioner", "origin", "client", "reason",
-///                  "completed_at" (seconds since the epoch) } ] }
+///                  "completed_at" (seconds since the epoch) } ],
+///   "failed_actions": [ { "operation_key", "resource", "node", "rc",
+///                         "rc_text", "status", "exit_reason", "call_id",
+///                         "last_rc_change" (seconds since the epoch) } ],
+///   "fail_counts": [ { "resource", "node", "count" (1000000: INFINITY),
+///                      "last_failure", "migration_threshold" } ] }
 /// ```
 fn to_json(
     s: &vigil_scheduler::Scheduler,
@@ -216,11 +278,36 @@ fn to_json(
             })
         })
         .collect();
+    let failed: Vec<_> = s
+        .failed_actions()
+        .into_iter()
+        .map(|f| {
+            json!({
+                "operation_key": f.operation_key, "resource": f.resource, "node": f.node,
+                "rc": f.rc, "rc_text": vigil_scheduler::failures::rc_text(f.rc),
+                "status": vigil_scheduler::failures::status_text(f.status),
+                "exit_reason": f.exit_reason, "call_id": f.call_id,
+                "last_rc_change": f.last_rc_change,
+            })
+        })
+        .collect();
+    let counts: Vec<_> = s
+        .fail_counts()
+        .into_iter()
+        .map(|c| {
+            json!({
+                "resource": c.resource, "node": c.node, "count": c.count,
+                "last_failure": c.last_failure, "migration_threshold": c.threshold,
+            })
+        })
+        .collect();
     json!({
         "version": 1,
         "cluster": { "name": name, "dc": dc, "quorate": quorate, "cib_version": version },
         "nodes": nodes,
         "resources": resources,
         "fencing": fencing,
+        "failed_actions": failed,
+        "fail_counts": counts,
     })
 }

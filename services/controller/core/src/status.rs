@@ -239,6 +239,25 @@ pub fn forget_last_failure(lrm_resources: &mut Element, resource: &str) -> bool 
     found
 }
 
+/// Drops the entry of a cancelled recurring operation (its key,
+/// `RSC_OPERATION_INTERVAL`), so that the scheduler schedules it again
+/// when it is wanted: whether there was one.
+pub fn forget_recurring(lrm_resources: &mut Element, resource: &str, key: &str) -> bool {
+    let mut found = false;
+    for rsc in lrm_resources.elements_mut() {
+        if rsc.name == "lrm_resource" && rsc.attr("id") == Some(resource) {
+            rsc.children.retain(|n| match n {
+                vigil_cib::xml::Node::Element(e) if e.attr("id") == Some(key) => {
+                    found = true;
+                    false
+                }
+                _ => true,
+            });
+        }
+    }
+    found
+}
+
 /// The `lrm_resource` of `resource` in `lrm_resources`, if recorded.
 pub fn resource_entry<'a>(lrm_resources: &'a Element, resource: &str) -> Option<&'a Element> {
     lrm_resources
@@ -428,6 +447,9 @@ mod tests {
         assert_eq!(last(lrm), ("stop".into(), "6".into(), "0".into()));
         // A failure, then its cleared fail count.
         record(lrm, &result("start", 0, 1, 7));
+        record(lrm, &result("monitor", 10_000, 0, 8));
+        assert!(forget_recurring(lrm, "web", "web_monitor_10000"));
+        assert!(!forget_recurring(lrm, "web", "web_monitor_10000"));
         assert!(forget_last_failure(lrm, "web"));
         assert!(!forget_last_failure(lrm, "web"));
         assert_eq!(last(lrm), ("start".into(), "7".into(), "0".into()));

@@ -358,6 +358,12 @@ impl Controller {
                     .unwrap_or_else(|| "monitor".into());
                 // Nothing to cancel is fine: it is not running.
                 let _ = self.execd.cancel(&op.resource, &task, op.interval_ms).await;
+                // Its history goes with it: the scheduler asks for it
+                // again when it is wanted again (after maintenance).
+                let key = format!("{}_{task}_{}", op.resource, op.interval_ms);
+                if status::forget_recurring(&mut self.lrm, &op.resource, &key) {
+                    self.dirty.insert(op.resource.clone());
+                }
                 self.owe(dc, &op.key, true, String::new());
                 self.flush().await;
                 return;

@@ -28,6 +28,7 @@ mod ordering;
 pub mod output;
 mod probes;
 mod report;
+pub use report::failures;
 mod rsc_actions;
 mod unpack;
 

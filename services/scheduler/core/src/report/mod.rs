@@ -6,8 +6,10 @@
 //!   plays the graph the way crm_simulate does;
 //! - [`status`] renders a cluster state in crm_mon's text layout;
 //! - [`simulate`] builds the state shown before the transition (as unpacked)
-//!   and after it (as the executed actions leave it).
+//!   and after it (as the executed actions leave it);
+//! - [`failures`] lists failed operations and fail counts for operators.
 
+pub mod failures;
 mod graph;
 mod simulate;
 mod status;
