@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::{mpsc, oneshot};
 use vigil_runtime::auth::Callers;
 use zbus::message::Header;
+use zbus::object_server::SignalEmitter;
 use zbus::{fdo, interface};
 
 /// The bus name and object path.
@@ -107,6 +108,75 @@ impl Manager {
         self.change_attribute(node, name, None, dampen_ms, header, bus)
             .await
     }
+
+    /// Why `resource` runs where it runs, or is stopped, from the policy
+    /// engine run on the live CIB: `text` in plain words (what `vigil why`
+    /// prints), then the same as data: per primitive its id, its state and
+    /// its final score per node (highest first); what the cluster is about
+    /// to do with it; and the configuration that shapes it, as (kind, id,
+    /// words) with kind one of meta, location, move-ban, colocation,
+    /// order, defaults.
+    #[allow(clippy::type_complexity)]
+    async fn explain(
+        &self,
+        resource: String,
+        #[zbus(connection)] bus: &zbus::Connection,
+    ) -> fdo::Result<(
+        String,
+        Vec<(String, String, Vec<(String, String)>)>,
+        Vec<String>,
+        Vec<(String, String, String)>,
+    )> {
+        let cib = vigil_dbus::cib::ManagerProxy::new(bus)
+            .await
+            .map_err(|e| fdo::Error::Failed(format!("cannot reach vigil-cibd: {e}")))?;
+        let xml = cib
+            .query("", "")
+            .await
+            .map_err(|e| fdo::Error::Failed(format!("cannot read the CIB: {e}")))?;
+        let e = tokio::task::spawn_blocking(move || {
+            let doc = vigil_cib::xml::Document::parse(&xml)
+                .map_err(|e| format!("the CIB does not parse: {e}"))?;
+            vigil_scheduler::explain::explain(&doc, crate::runtime::now_epoch(), &resource)
+        })
+        .await
+        .map_err(|_| fdo::Error::Failed("the explanation failed".into()))?
+        .map_err(fdo::Error::InvalidArgs)?;
+        Ok((
+            e.to_text(),
+            e.placements
+                .into_iter()
+                .map(|p| (p.id, p.state, p.scores))
+                .collect(),
+            e.about_to,
+            e.reasons
+                .into_iter()
+                .map(|r| (r.kind, r.id, r.text))
+                .collect(),
+        ))
+    }
+
+    /// The DC started transition `id`: what triggered it, how many actions
+    /// it has, and its summary (one line per resource change).
+    #[zbus(signal)]
+    pub async fn transition_started(
+        emitter: &SignalEmitter<'_>,
+        id: u64,
+        trigger: &str,
+        actions: u32,
+        summary: Vec<String>,
+    ) -> zbus::Result<()>;
+
+    /// The DC's transition `id` ended: `result` is complete, aborted or
+    /// stalled, with the reason for the last two, after `duration_ms`.
+    #[zbus(signal)]
+    pub async fn transition_ended(
+        emitter: &SignalEmitter<'_>,
+        id: u64,
+        result: &str,
+        reason: &str,
+        duration_ms: u64,
+    ) -> zbus::Result<()>;
 
     /// Forgets `resource`'s operation history and fail counts on `node`
     /// (every node when empty): the cluster probes it afresh and starts

@@ -35,9 +35,16 @@ const AWAIT_GIVE_UP: Duration = Duration::from_secs(10);
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
 impl Controller {
-    pub(crate) fn want(&mut self) {
+    /// Schedules again once changes settle; `why` is what triggered it
+    /// (every distinct cause since the last schedule is kept, the first
+    /// few of them journaled).
+    pub(crate) fn want(&mut self, why: impl Into<String>) {
         self.wanted = true;
         self.settle_until = Some(Instant::now() + SETTLE);
+        let why = why.into();
+        if !self.trigger.contains(&why) && self.trigger.len() < 8 {
+            self.trigger.push(why);
+        }
     }
 
     /// This replica is at `version`: results that waited for it are taken.
@@ -71,7 +78,11 @@ impl Controller {
         if config_changed && let Some(r) = self.running.as_mut() {
             r.t.abort("the configuration changed");
         }
-        self.want();
+        self.want(if config_changed {
+            "the configuration changed"
+        } else {
+            "the status changed"
+        });
     }
 
     /// A result for transition key `key`: taken when this DC process
@@ -139,7 +150,7 @@ impl Controller {
         // and take itself for the DC: the DC writes only once the view has
         // held still for the settling time (checked in `dc_tick`).
         self.membership_written = false;
-        self.want();
+        self.want("the membership changed");
         if self.is_dc() {
             vigil_runtime::notify_status("DC");
         }
@@ -266,7 +277,8 @@ impl Controller {
             tracing::debug!(
                 "time to look again (cluster-recheck-interval or a time in the configuration)"
             );
-            self.wanted = true;
+            self.want("a time in the configuration came, or cluster-recheck-interval passed");
+            self.settle_until = None;
         }
         let backoff = if self.failed_in_row < 3 {
             Duration::ZERO
@@ -294,35 +306,43 @@ impl Controller {
         }
         let took = r.started.elapsed();
         let failed = r.failed;
+        let id = r.id;
         match &status {
             Status::Complete => tracing::info!(
                 message_id = MESSAGE_TRANSITION,
-                vigil_transition = r.id,
+                vigil_transition = id,
                 "transition {} complete in {} ms",
-                r.id,
+                id,
                 took.as_millis()
             ),
             Status::Aborted(why) => {
                 tracing::info!(
                     message_id = MESSAGE_TRANSITION,
-                    vigil_transition = r.id,
+                    vigil_transition = id,
                     "transition {} aborted after {} ms: {why}",
-                    r.id,
+                    id,
                     took.as_millis()
                 );
-                self.want();
+                self.want(format!("transition {} was aborted: {why}", id));
             }
             Status::Stalled(left) => {
                 tracing::error!(
                     message_id = MESSAGE_TRANSITION,
-                    vigil_transition = r.id,
+                    vigil_transition = id,
                     "transition {} stalled with actions {left:?} left",
-                    r.id
+                    id
                 );
-                self.want();
+                self.want(format!("transition {} stalled", id));
             }
             Status::Running => {}
         }
+        let (result, reason) = match &status {
+            Status::Complete => ("complete", String::new()),
+            Status::Aborted(why) => ("aborted", why.clone()),
+            Status::Stalled(left) => ("stalled", format!("actions {left:?} could not run")),
+            Status::Running => ("running", String::new()),
+        };
+        self.signal_ended(id, result, reason, took);
         if failed {
             self.failed_in_row += 1;
             if self.failed_in_row >= 3 {
@@ -344,7 +364,7 @@ impl Controller {
             Ok(x) => x,
             Err(e) => {
                 tracing::warn!("cannot read the CIB to schedule: {e}");
-                self.want();
+                self.want("the CIB could not be read");
                 return;
             }
         };
@@ -362,6 +382,11 @@ impl Controller {
         }
         let started = Instant::now();
         let now = now_epoch();
+        let trigger = if self.trigger.is_empty() {
+            "a change".to_string()
+        } else {
+            std::mem::take(&mut self.trigger).join("; ")
+        };
         let scheduled = std::panic::catch_unwind(|| {
             let s =
                 vigil_scheduler::Scheduler::run(&doc, &vigil_scheduler::Options { now: Some(now) });
@@ -395,7 +420,7 @@ impl Controller {
         tracing::info!(
             message_id = MESSAGE_TRANSITION,
             vigil_transition = id,
-            "transition {id}: {} actions, computed in {} ms{}",
+            "transition {id} ({trigger}): {} actions, computed in {} ms{}",
             graph.actions.len(),
             started.elapsed().as_millis(),
             if summary.is_empty() {
@@ -404,6 +429,7 @@ impl Controller {
                 format!("; {}", summary.join("; "))
             }
         );
+        self.signal_started(id, &trigger, graph.actions.len() as u32, &summary);
         let cluster_delay = Duration::from_millis(graph.cluster_delay_ms);
         let limit = batch_limit
             .and_then(|b| b.trim().parse::<usize>().ok())
@@ -722,6 +748,43 @@ impl Controller {
         if let Err(e) = self.cib.batch(&batch).await {
             tracing::warn!("cannot record that {target} was fenced: {e}");
         }
+    }
+}
+
+impl Controller {
+    /// `TransitionStarted` on the bus (sent from a task: the loop never
+    /// waits on the bus).
+    fn signal_started(&self, id: u64, trigger: &str, actions: u32, summary: &[String]) {
+        let bus = self.bus.clone();
+        let trigger = trigger.to_string();
+        let summary: Vec<String> = summary
+            .iter()
+            .map(|l| l.trim().trim_start_matches("* ").to_string())
+            .collect();
+        tokio::spawn(async move {
+            if let Ok(e) = zbus::object_server::SignalEmitter::new(&bus, crate::dbus::PATH) {
+                let _ =
+                    crate::dbus::Manager::transition_started(&e, id, &trigger, actions, summary)
+                        .await;
+            }
+        });
+    }
+
+    /// `TransitionEnded` on the bus.
+    fn signal_ended(&self, id: u64, result: &'static str, reason: String, took: Duration) {
+        let bus = self.bus.clone();
+        tokio::spawn(async move {
+            if let Ok(e) = zbus::object_server::SignalEmitter::new(&bus, crate::dbus::PATH) {
+                let _ = crate::dbus::Manager::transition_ended(
+                    &e,
+                    id,
+                    result,
+                    &reason,
+                    took.as_millis() as u64,
+                )
+                .await;
+            }
+        });
     }
 }
 

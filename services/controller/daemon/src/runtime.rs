@@ -33,7 +33,7 @@ pub const MESSAGE_TRANSITION: &str = "3c8e1f5a7b9d4c2e8f6a0b1d3e5f7a9c";
 /// How often deadlines and pending work are looked at.
 pub(crate) const TICK: Duration = Duration::from_millis(100);
 
-pub(crate) fn now_epoch() -> i64 {
+pub fn now_epoch() -> i64 {
     SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
@@ -145,6 +145,8 @@ pub struct Controller {
     pub(crate) running: Option<Running>,
     pub(crate) next_transition: u64,
     pub(crate) wanted: bool,
+    /// What asked for the next schedule (journaled with it).
+    pub(crate) trigger: Vec<String>,
     pub(crate) settle_until: Option<Instant>,
     pub(crate) config_epoch: (u64, u64),
     /// Results from other nodes waiting for this replica to catch up.
@@ -239,6 +241,7 @@ pub async fn run(
         running: None,
         next_transition: 0,
         wanted: false,
+        trigger: Vec::new(),
         settle_until: None,
         config_epoch: (0, 0),
         awaiting: Vec::new(),
@@ -408,12 +411,11 @@ impl Controller {
             } => {
                 if self.is_dc() {
                     let node = self.names.get(&from).cloned().unwrap_or_default();
+                    let what = format!("{operation} of {resource} failed on {node}: {reason}");
                     if let Some(r) = self.running.as_mut() {
-                        r.t.abort(&format!(
-                            "{operation} of {resource} failed on {node}: {reason}"
-                        ));
+                        r.t.abort(&what);
                     }
-                    self.want();
+                    self.want(what);
                 }
             }
             Message::Attribute {

@@ -572,7 +572,48 @@ async fn a_ban_with_a_lifetime_ends_by_itself() {
     );
     let conn = c.nodes.connect(1).await;
     let cib = vigil_dbus::cib::ManagerProxy::new(&conn).await.unwrap();
+    // The DC (n1) announces its transitions on the bus.
+    let ctl = vigil_dbus::controller::ManagerProxy::new(&conn)
+        .await
+        .unwrap();
+    let mut started = ctl.receive_transition_started().await.unwrap();
+    let mut ended = ctl.receive_transition_ended().await.unwrap();
     cib.create("constraints", &ban).await.unwrap();
+    let (id, trigger, summary) = tokio::time::timeout(Duration::from_secs(15), async {
+        use futures_util::StreamExt;
+        loop {
+            let s = started.next().await.unwrap();
+            let a = s.args().unwrap();
+            if a.summary.iter().any(|l| l.contains("web")) {
+                return (a.id, a.trigger.clone(), a.summary.clone());
+            }
+        }
+    })
+    .await
+    .expect("a transition moving web");
+    assert!(
+        trigger.contains("the configuration changed"),
+        "{trigger}: {summary:?}"
+    );
+    assert!(
+        summary
+            .iter()
+            .any(|l| l.starts_with("Move") && l.contains("web")),
+        "{summary:?}"
+    );
+    let result = tokio::time::timeout(Duration::from_secs(15), async {
+        use futures_util::StreamExt;
+        loop {
+            let s = ended.next().await.unwrap();
+            let a = s.args().unwrap();
+            if a.id == id {
+                return a.result.clone();
+            }
+        }
+    })
+    .await
+    .expect("its end");
+    assert_eq!(result, "complete");
     let moved = eventually("web to leave n2", async || {
         let on = c.running_on("web", &[1, 2, 3]).await;
         if on.len() == 1 && on[0] != 2 {
@@ -583,6 +624,29 @@ async fn a_ban_with_a_lifetime_ends_by_itself() {
     })
     .await;
     assert_ne!(moved, 2);
+    // Explain says why, as text and as data.
+    let (text, placements, _, reasons) = ctl.explain("web").await.unwrap();
+    assert!(text.contains("Scores of web"), "{text}");
+    assert_eq!(placements.len(), 1);
+    assert_eq!(placements[0].0, "web");
+    assert!(
+        placements[0]
+            .2
+            .iter()
+            .any(|(n, s)| n == "n2" && s == "-INFINITY"),
+        "{placements:?}"
+    );
+    assert!(
+        reasons
+            .iter()
+            .any(|(kind, id, _)| kind == "move-ban" && id == "cli-ban-web-on-n2"),
+        "{reasons:?}"
+    );
+    let e = ctl.explain("nope").await.unwrap_err().to_string();
+    assert!(
+        e.contains("no resource \"nope\" (resources: fence, web)"),
+        "{e}"
+    );
     // With nothing else changing, the end of the ban brings web back.
     on_only(2).await;
     assert!(c.fencing_log().is_empty());

@@ -21,6 +21,7 @@ mod actions;
 mod assign;
 mod constraints;
 pub mod digest;
+pub mod explain;
 mod history;
 pub mod model;
 mod nvpairs;
