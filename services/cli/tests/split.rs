@@ -5,30 +5,17 @@
 
 mod common;
 
-use common::{NeverTwice, Sandbox, started_on, vigil, wait_for, wait_for_within};
-
-const PRIMITIVES: [&str; 4] = ["web-ip", "web-server", "db", "db-backup"];
-
-fn all_started(status: &str) -> bool {
-    PRIMITIVES.iter().all(|r| started_on(status, r).is_some())
-}
+use common::{
+    DEMO_PRIMITIVES as PRIMITIVES, NeverTwice, all_started, started_on, started_sandbox, vigil,
+    wait_for, wait_for_within,
+};
 
 #[test]
 fn a_node_cut_off_is_fenced_its_resources_recover_and_it_comes_back() {
     const T: &str = "a_node_cut_off_is_fenced_its_resources_recover_and_it_comes_back";
-    if !common::daemons_built(T) {
+    let Some((s, _, status)) = started_sandbox(T, 3) else {
         return;
-    }
-    let s = Sandbox::up(3);
-    let bus = s.bus("n1");
-    let status = wait_for("the demo resources to start", || {
-        let (ok, st) = vigil(&["status"], Some(&bus));
-        if ok && all_started(&st) {
-            Ok(st)
-        } else {
-            Err(st)
-        }
-    });
+    };
     let watch = NeverTwice::start(&s, &PRIMITIVES);
     let db = started_on(&status, "db").unwrap();
     // Errors name the problem.
@@ -80,20 +67,9 @@ fn a_node_cut_off_is_fenced_its_resources_recover_and_it_comes_back() {
 #[test]
 fn a_two_node_cluster_split_in_two_ends_with_one_node_running_everything() {
     const T: &str = "a_two_node_cluster_split_in_two_ends_with_one_node_running_everything";
-    if !common::daemons_built(T) {
+    let Some((s, _, _)) = started_sandbox(T, 2) else {
         return;
-    }
-    let s = Sandbox::up(2);
-    let bus = s.bus("n1");
-    wait_for("the demo resources to start", || {
-        let (ok, st) = vigil(&["status"], Some(&bus));
-        // db-backup cannot run beside db with one node... there are two.
-        if ok && all_started(&st) {
-            Ok(st)
-        } else {
-            Err(st)
-        }
-    });
+    };
     let watch = NeverTwice::start(&s, &PRIMITIVES);
     let (ok, out) = s.run(&["partition", "n2"]);
     assert!(ok, "{out}");

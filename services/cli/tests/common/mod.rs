@@ -42,6 +42,46 @@ pub fn started_on(status: &str, rsc: &str) -> Option<String> {
         .map(str::to_string)
 }
 
+/// The primitives of the sandbox's demo configuration.
+pub const DEMO_PRIMITIVES: [&str; 4] = ["web-ip", "web-server", "db", "db-backup"];
+
+/// Whether `vigil status` shows every demo primitive started.
+pub fn all_started(status: &str) -> bool {
+    DEMO_PRIMITIVES
+        .iter()
+        .all(|r| started_on(status, r).is_some())
+}
+
+/// The DC's name, per `vigil status`.
+pub fn dc_of(status: &str) -> Option<String> {
+    status
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("* Current DC: "))
+        .and_then(|l| l.split_whitespace().next())
+        .filter(|n| *n != "NONE")
+        .map(str::to_string)
+}
+
+/// A sandbox of `nodes` nodes with the demo primitives started: the
+/// sandbox, n1's bus and the status that showed them; `None` when the test
+/// must skip.
+pub fn started_sandbox(test: &str, nodes: u32) -> Option<(Sandbox, String, String)> {
+    if !daemons_built(test) {
+        return None;
+    }
+    let s = Sandbox::up(nodes);
+    let bus = s.bus("n1");
+    let status = wait_for("the demo resources to start", || {
+        let (ok, st) = vigil(&["status"], Some(&bus));
+        if ok && all_started(&st) {
+            Ok(st)
+        } else {
+            Err(st)
+        }
+    });
+    Some((s, bus, status))
+}
+
 /// Tries `f` every 200 ms until it succeeds, for at most `secs` seconds.
 pub fn wait_for_within<T>(what: &str, secs: u64, mut f: impl FnMut() -> Result<T, String>) -> T {
     let deadline = Instant::now() + Duration::from_secs(secs);
@@ -67,7 +107,10 @@ pub fn daemons_built(test: &str) -> bool {
     }
     let beside = Path::new(VIGIL).parent().unwrap();
     if !beside.join("vigil-controld").exists() {
-        eprintln!("SKIPPED {test}: build the daemons first (cargo build --workspace --bins)");
+        eprintln!(
+            "SKIPPED {test}: build the daemons beside {VIGIL} first (cargo build --workspace \
+             --bins; with --release for cargo bench)"
+        );
         assert!(
             std::env::var_os("VIGIL_REQUIRE_ALL").is_none(),
             "{test}: the daemons are required"

@@ -17,8 +17,7 @@ use vigil_controller::graph::{Action, Graph, Kind};
 use vigil_controller::status::{self, OpResult, TransitionKey};
 use vigil_controller::transition::{Status, Transition};
 
-use crate::local::Op;
-use crate::message::{Message, Version};
+use crate::message::{Message, Op, Version};
 use crate::runtime::{
     Controller, GROUP, Internal, MESSAGE_TRANSITION, Running, node_names, now_epoch,
 };
@@ -593,15 +592,7 @@ impl Controller {
                 .send(&Message::Execute {
                     to,
                     from: self.me,
-                    resource: op.resource,
-                    agent: op.agent,
-                    operation: op.operation,
-                    interval_ms: op.interval_ms,
-                    timeout_ms: op.timeout_ms,
-                    params: op.params,
-                    meta: op.meta,
-                    target_rc: op.target_rc,
-                    key: op.key,
+                    op,
                 })
                 .await;
             if !sent {
@@ -716,15 +707,33 @@ impl Controller {
                 action,
                 ok,
                 reason,
-                fenced: ok.then_some(target),
+                fenced: ok.then_some((target, how)),
             });
         });
+    }
+
+    /// A fencing action succeeded: after `off` or `reboot` the node is
+    /// down; after `on` (unfencing) it may run resources, which its
+    /// `#node-unfenced` attribute records (transient: a node that restarts
+    /// is unfenced again).
+    pub(crate) async fn fenced(&self, target: &str, how: &str) {
+        if how == "on" {
+            self.send(&Message::Attribute {
+                node: target.to_string(),
+                name: "#node-unfenced".into(),
+                value: Some(now_epoch().to_string()),
+                dampen_ms: 0,
+            })
+            .await;
+        } else {
+            self.mark_fenced(target).await;
+        }
     }
 
     /// After fencing: the node is down and runs nothing (its history and
     /// transient attributes go). Not when it is back in the cluster
     /// already: its own controller has written its truth since.
-    pub(crate) async fn mark_fenced(&self, target: &str) {
+    async fn mark_fenced(&self, target: &str) {
         let Some(id) = self.node_id(target) else {
             return;
         };

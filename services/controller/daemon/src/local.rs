@@ -8,33 +8,18 @@
 //! made), and a write that fails is tried again at every tick, with the
 //! results still owed.
 
-use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use vigil_cib::xml::{Document, Element};
 use vigil_controller::status::{self, OpResult, TransitionKey};
 use vigil_dbus::executor::OperationRecord;
 
-use crate::message::Message;
+use crate::message::{Message, Op};
 use crate::runtime::{Controller, Internal, Reply, now_epoch};
 
 /// The default of `shutdown-escalation`: how long a clean shutdown may
 /// wait for the DC before the controller stops anyway (and is fenced).
 const SHUTDOWN_ESCALATION: Duration = Duration::from_secs(20 * 60);
-
-/// One operation the DC asks of this node.
-#[derive(Debug, Clone)]
-pub(crate) struct Op {
-    pub resource: String,
-    pub agent: String,
-    pub operation: String,
-    pub interval_ms: u64,
-    pub timeout_ms: u64,
-    pub params: BTreeMap<String, String>,
-    pub meta: BTreeMap<String, String>,
-    pub target_rc: i32,
-    pub key: String,
-}
 
 /// `class:provider:type` (or `class:type`) in parts.
 fn agent_parts(agent: &str) -> (String, Option<String>, String) {

@@ -13,26 +13,28 @@ use serde::{Deserialize, Serialize};
 /// A CIB version: (admin_epoch, epoch, num_updates).
 pub type Version = (u64, u64, u64);
 
+/// One operation the DC asks of a node.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Op {
+    pub resource: String,
+    /// `ocf:heartbeat:Dummy`.
+    pub agent: String,
+    pub operation: String,
+    pub interval_ms: u64,
+    pub timeout_ms: u64,
+    pub params: BTreeMap<String, String>,
+    pub meta: BTreeMap<String, String>,
+    pub target_rc: i32,
+    /// The transition key, recorded with the result.
+    pub key: String,
+}
+
 /// A message of the group `crmd`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Message {
     /// DC `from` asks node `to` to run a resource operation of a
     /// transition (or a resource's `clear_failcount` / `lrm_delete`).
-    Execute {
-        to: u32,
-        from: u32,
-        resource: String,
-        /// `ocf:heartbeat:Dummy`.
-        agent: String,
-        operation: String,
-        interval_ms: u64,
-        timeout_ms: u64,
-        params: BTreeMap<String, String>,
-        meta: BTreeMap<String, String>,
-        target_rc: i32,
-        /// The transition key, recorded with the result.
-        key: String,
-    },
+    Execute { to: u32, from: u32, op: Op },
     /// Node `from`'s result of the action with transition key `key`,
     /// sent once the result is in the CIB: `version` is the CIB version
     /// that write made (the DC takes the result once its own copy of the

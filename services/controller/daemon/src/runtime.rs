@@ -49,7 +49,8 @@ pub(crate) enum Internal {
         action: u32,
         ok: bool,
         reason: String,
-        fenced: Option<String>,
+        /// The target and action of a fencing that succeeded.
+        fenced: Option<(String, String)>,
     },
     /// This node's result of an action its own DC role asked for.
     LocalResult {
@@ -290,8 +291,8 @@ pub async fn run(
             i = internal_rx.recv() => {
                 match i {
                     Some(Internal::ClusterDone { transition, action, ok, reason, fenced }) => {
-                        if let Some(target) = fenced {
-                            c.mark_fenced(&target).await;
+                                                if let Some((target, how)) = fenced {
+                            c.fenced(&target, &how).await;
                         }
                         c.action_done(transition, action, ok, &reason).await;
                     }
@@ -349,35 +350,7 @@ impl Controller {
     async fn message(&mut self, m: Message) {
         match m {
             Message::Execute { to, .. } if to != self.me => {}
-            Message::Execute {
-                from,
-                resource,
-                agent,
-                operation,
-                interval_ms,
-                timeout_ms,
-                params,
-                meta,
-                target_rc,
-                key,
-                ..
-            } => {
-                self.execute_here(
-                    from,
-                    crate::local::Op {
-                        resource,
-                        agent,
-                        operation,
-                        interval_ms,
-                        timeout_ms,
-                        params,
-                        meta,
-                        target_rc,
-                        key,
-                    },
-                )
-                .await;
-            }
+            Message::Execute { from, op, .. } => self.execute_here(from, op).await,
             Message::Result {
                 to,
                 key,

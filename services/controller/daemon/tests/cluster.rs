@@ -166,6 +166,31 @@ impl Cluster {
         out
     }
 
+    /// Waits until `web` runs on node `id` and nowhere else.
+    async fn web_only_on(&self, id: u32) {
+        eventually(&format!("web to run on n{id} only"), async || {
+            let on = self.running_on("web", &[1, 2, 3]).await;
+            if on == [id] {
+                Ok(())
+            } else {
+                Err(format!("web runs on {on:?}"))
+            }
+        })
+        .await
+    }
+
+    /// Waits until node `id`'s controller process has ended.
+    async fn controller_stops(&self, id: u32) {
+        eventually(&format!("n{id}'s controller to stop"), async || {
+            if controller_ended(self, id) {
+                Ok(())
+            } else {
+                Err("still running".to_string())
+            }
+        })
+        .await
+    }
+
     fn fencing_log(&self) -> Vec<String> {
         std::fs::read_to_string(&self.log)
             .unwrap_or_default()
@@ -391,29 +416,11 @@ async fn nodes_that_stop_cleanly_move_their_resources_first_and_are_not_fenced()
     let Some(c) = Cluster::start_with(T, 74, prefer).await else {
         return;
     };
-    let on_only = async |want: u32| {
-        eventually(&format!("web to run on n{want} only"), async || {
-            let on = c.running_on("web", &[1, 2, 3]).await;
-            if on == [want] {
-                Ok(())
-            } else {
-                Err(format!("web runs on {on:?}"))
-            }
-        })
-        .await
-    };
-    on_only(2).await;
+    c.web_only_on(2).await;
     // n2 (not the DC) stops: web leaves first, then its controller.
     sigterm(&c, 2);
-    on_only(1).await;
-    eventually("n2's controller to stop", async || {
-        if controller_ended(&c, 2) {
-            Ok(())
-        } else {
-            Err("still running".to_string())
-        }
-    })
-    .await;
+    c.web_only_on(1).await;
+    c.controller_stops(2).await;
     let conn = c.nodes.connect(3).await;
     let cib = vigil_dbus::cib::ManagerProxy::new(&conn).await.unwrap();
     eventually("n2 to be expected down and offline", async || {
@@ -430,15 +437,8 @@ async fn nodes_that_stop_cleanly_move_their_resources_first_and_are_not_fenced()
     .await;
     // Then the DC itself: web goes to n3, n3 takes over as DC.
     sigterm(&c, 1);
-    on_only(3).await;
-    eventually("n1's controller to stop", async || {
-        if controller_ended(&c, 1) {
-            Ok(())
-        } else {
-            Err("still running".to_string())
-        }
-    })
-    .await;
+    c.web_only_on(3).await;
+    c.controller_stops(1).await;
     let ctl = vigil_dbus::controller::ManagerProxy::builder(&conn)
         .cache_properties(zbus::proxy::CacheProperties::No)
         .build()
@@ -548,18 +548,7 @@ async fn a_ban_with_a_lifetime_ends_by_itself() {
     let Some(c) = Cluster::start_with(T, 76, prefer).await else {
         return;
     };
-    let on_only = async |want: u32| {
-        eventually(&format!("web to run on n{want} only"), async || {
-            let on = c.running_on("web", &[1, 2, 3]).await;
-            if on == [want] {
-                Ok(())
-            } else {
-                Err(format!("web runs on {on:?}"))
-            }
-        })
-        .await
-    };
-    on_only(2).await;
+    c.web_only_on(2).await;
     // Banned from n2 for a few seconds, as `vigil resource ban --lifetime`
     // writes it.
     let now = std::time::SystemTime::now()
@@ -648,6 +637,6 @@ async fn a_ban_with_a_lifetime_ends_by_itself() {
         "{e}"
     );
     // With nothing else changing, the end of the ban brings web back.
-    on_only(2).await;
+    c.web_only_on(2).await;
     assert!(c.fencing_log().is_empty());
 }
