@@ -205,10 +205,42 @@ impl Controller {
             ns.set_attr("crm-debug-origin", "vigil-controld");
             states.push(ns.to_xml());
         }
+        // Every node of the membership is in the configuration's `nodes`
+        // section (as Pacemaker's controller adds them at join), so that
+        // the scheduler can place resources on it; only missing ones are
+        // added, since each addition is a configuration change.
+        let configured: BTreeSet<String> =
+            match self.cib.query("/cib/configuration/nodes/node", "").await {
+                Ok(xml) => Document::parse(&format!("<r>{xml}</r>"))
+                    .map(|d| {
+                        d.root
+                            .descendants()
+                            .filter(|e| e.name == "node")
+                            .filter_map(|e| e.attr("id").map(str::to_string))
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+                Err(_) => BTreeSet::new(),
+            };
+        let mut new_nodes = Vec::new();
+        for (id, name) in &self.names {
+            let member = self.members.contains(id) || in_view.contains(id);
+            if member && !configured.contains(&id.to_string()) {
+                let mut n = Element::new("node");
+                n.set_attr("id", id.to_string());
+                n.set_attr("uname", name.clone());
+                new_nodes.push(n.to_xml());
+            }
+        }
         let mut batch: Vec<(&str, &str, &str, bool)> = states
             .iter()
             .map(|s| ("modify", "status", s.as_str(), true))
             .collect();
+        batch.extend(
+            new_nodes
+                .iter()
+                .map(|n| ("modify", "nodes", n.as_str(), true)),
+        );
         let quorate = match vigil_dbus::membership::QuorumProxy::new(&self.bus).await {
             Ok(q) => q.quorate().await.unwrap_or(false),
             Err(_) => false,

@@ -47,7 +47,9 @@ const CONFIG: &str = r#"<configuration>
   <crm_config><cluster_property_set id="o">
     <nvpair id="o1" name="stonith-enabled" value="true"/>
   </cluster_property_set></crm_config>
-  <nodes><node id="1" uname="n1"/><node id="2" uname="n2"/><node id="3" uname="n3"/></nodes>
+    <!-- No nodes: the DC adds the members, as it would on a fresh cluster. -->
+  <nodes/>
+
   <resources>
     <primitive id="fence" class="stonith" type="fence_test">
       <instance_attributes id="f-a"><nvpair id="f-l" name="log" value="LOG"/></instance_attributes>
