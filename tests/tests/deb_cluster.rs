@@ -11,6 +11,7 @@
 //! Runs only with `VIGIL_SYSTEM_TIER=1` (as root) and the packages built;
 //! skips otherwise.
 
+use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -75,7 +76,7 @@ fn the_package_runs_a_cluster_on_real_systemd() {
         .find(|n| n.ends_with(".deb"))
         .expect("a .deb in VIGIL_PACKAGES_DIR");
     let started = Instant::now();
-    let image = Image::bookworm(&["resource-agents"]);
+    let image = Image::bookworm(&["resource-agents", "openssh-server", "openssh-client"]);
     eprintln!("image ready after {:.1?}", started.elapsed());
     let nodes: Vec<Node> = (1..=3)
         .map(|i| {
@@ -102,24 +103,51 @@ fn the_package_runs_a_cluster_on_real_systemd() {
         );
         n.sh_ok("getent passwd hacluster && getent group haclient");
     }
-    // The cluster's configuration and one key on every node.
-    let mut config = String::from("[cluster]\nname = \"debtest\"\n\n[timings]\ntoken = \"1s\"\n");
-    for i in 1..=3 {
-        config.push_str(&format!(
-            "\n[[node]]\nid = {i}\nname = \"n{i}\"\naddresses = [\"{}\"]\n",
-            address(i)
-        ));
-    }
-    nodes[0].sh_ok("vigil cluster keygen");
-    let key = nodes[0].exec(&["cat", "/etc/vigil/authkey"]).stdout;
-    for n in &nodes {
-        n.write_file("/etc/vigil/cluster.toml", &config, 0o640);
-        if n.name() != "n1" {
-            n.write_file("/etc/vigil/authkey", &key, 0o400);
-        }
-        n.sh_ok("systemctl start vigil.target");
-    }
+    // Root on n1 reaches the others with ssh, as administrators set up.
     let n1 = &nodes[0];
+    n1.sh_ok(
+        "mkdir -p -m 700 /root/.ssh && ssh-keygen -q -t ed25519 -N '' -f /root/.ssh/id_ed25519 \
+         && printf 'Host *\\n  StrictHostKeyChecking accept-new\\n' >/root/.ssh/config",
+    );
+    let public = n1.sh_ok("cat /root/.ssh/id_ed25519.pub");
+    for n in &nodes[1..] {
+        n.write_file("/root/.ssh/authorized_keys", &public, 0o600);
+        n.sh_ok("systemctl start ssh.service");
+    }
+    // `vigil cluster setup` from n1: the same configuration and key on
+    // every node; a second one is refused; `start --all` starts them all.
+    let spec: Vec<String> = (1..=3).map(|i| format!("n{i}={}", address(i))).collect();
+    let setup = format!("vigil cluster setup --name debtest {}", spec.join(" "));
+    let out = n1.sh_ok(&setup);
+    assert!(
+        out.contains("cluster debtest set up on n1, n2, n3"),
+        "{out}"
+    );
+    let again = n1.sh(&setup);
+    let said = String::from_utf8_lossy(&again.stderr).into_owned();
+    assert!(
+        !again.status.success()
+            && said.contains("set up already")
+            && said.contains("nothing was written"),
+        "{said}"
+    );
+    let fingerprints: BTreeSet<String> = nodes
+        .iter()
+        .map(|n| {
+            n.sh_ok("vigil-membershipd --check")
+                .split("key ")
+                .nth(1)
+                .unwrap_or("")
+                .trim()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(
+        fingerprints.len(),
+        1,
+        "one key everywhere: {fingerprints:?}"
+    );
+    n1.sh_ok("vigil cluster start --all");
     eventually("three nodes online", 60, || {
         let out = n1.sh("vigil status");
         let s = String::from_utf8_lossy(&out.stdout).into_owned();

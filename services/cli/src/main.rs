@@ -499,6 +499,44 @@ enum ClusterCommand {
         #[arg(long)]
         force: bool,
     },
+    /// Set up a cluster: the same configuration and a new key on every node
+    /// given (NAME or NAME=ADDRESS; ids in the order given), through ssh as
+    /// root for the other nodes
+    Setup {
+        #[arg(required = true)]
+        nodes: Vec<String>,
+        /// The cluster's name
+        #[arg(long, default_value = "vigil")]
+        name: String,
+        /// Replace the configuration and key of nodes set up already
+        #[arg(long)]
+        force: bool,
+    },
+    /// Start the stack here (systemctl start vigil.target), or on every node
+    Start {
+        /// On every node of this node's cluster configuration
+        #[arg(long)]
+        all: bool,
+    },
+    /// Stop the stack here (its resources move away first), or on every node
+    /// at once
+    Stop {
+        /// On every node of this node's cluster configuration
+        #[arg(long)]
+        all: bool,
+    },
+    /// What `setup` runs on each node: writes the configuration and key read
+    /// from stdin
+    #[command(hide = true)]
+    Receive {
+        /// Only check that this node may be set up
+        #[arg(long)]
+        check: bool,
+        #[arg(long)]
+        force: bool,
+        #[arg(long, default_value = cluster::CONFIG_DIR)]
+        dir: PathBuf,
+    },
 }
 
 /// Where to find the daemons.
@@ -759,6 +797,14 @@ fn main() -> ExitCode {
         }
         Command::Simulate(args) => simulate::simulate(&args),
         Command::Cluster(ClusterCommand::Keygen { key, force }) => cluster::keygen(&key, force),
+        Command::Cluster(ClusterCommand::Setup { nodes, name, force }) => {
+            cluster::setup(&name, &nodes, force)
+        }
+        Command::Cluster(ClusterCommand::Start { all }) => cluster::start_stop("start", all),
+        Command::Cluster(ClusterCommand::Stop { all }) => cluster::start_stop("stop", all),
+        Command::Cluster(ClusterCommand::Receive { check, force, dir }) => {
+            cluster::receive(&dir, check, force)
+        }
         Command::Membership(MembershipCommand::Status(bus)) => {
             membership::run(bus.bus, membership::Query::Membership)
         }
