@@ -179,6 +179,29 @@ fn the_package_runs_a_cluster_on_real_systemd() {
         if s.contains("start") { Ok(s) } else { Err(s) }
     });
     eprintln!("journal of web on {on}:\n{journal}");
+    // A floating address, kept with web, on the bridge.
+    n1.sh_ok("vigil resource create vip ocf:heartbeat:IPaddr2 ip=192.0.2.100 cidr_netmask=24");
+    n1.sh_ok("vigil constraint colocation add vip web INFINITY");
+    let vip_on = eventually("the address to come up with web", 60, || {
+        match (started_on(n1, "vip"), started_on(n1, "web")) {
+            (Some(a), Some(b)) if a == b => Ok(a),
+            other => Err(format!("{other:?}")),
+        }
+    });
+    let vip_node = nodes.iter().find(|n| n.name() == vip_on).unwrap();
+    let addrs = vip_node.sh_ok("ip -o -4 addr show");
+    assert!(addrs.contains("192.0.2.100/24"), "on {vip_on}:\n{addrs}");
+    // The package reinstalled (an upgrade) while the cluster runs: the
+    // daemons keep running, nothing moves.
+    let pid = vip_node.sh_ok("systemctl show -p MainPID --value vigil-controld.service");
+    let out = vip_node.sh_ok(&format!("dpkg -i /packages/{deb}"));
+    assert!(
+        out.contains("restart vigil.target"),
+        "the upgrade says how to restart:\n{out}"
+    );
+    let after = vip_node.sh_ok("systemctl show -p MainPID --value vigil-controld.service");
+    assert_eq!(pid, after, "an upgrade restarts nothing by itself");
+    assert_eq!(started_on(n1, "vip").as_deref(), Some(vip_on.as_str()));
     // A daemon killed: systemd restarts it and the cluster carries on.
     let other = nodes.iter().find(|n| n.name() != on).unwrap();
     other.sh_ok("kill -9 \"$(systemctl show -p MainPID --value vigil-cibd.service)\"");
