@@ -15,7 +15,8 @@ use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use vigil_testkit::nspawn::{Image, Node, NodeOptions, system_tier};
+use vigil_testkit::nspawn::{BridgeEndpoint, Image, Node, NodeOptions, system_tier};
+use vigil_testkit::power_switch::{DEFAULT_PORT, PowerSwitch};
 
 const BRIDGE: &str = "br-vigil-deb";
 const SERVICES: [(&str, &str, &str); 5] = [
@@ -166,8 +167,17 @@ fn the_package_runs_a_cluster_on_real_systemd() {
         let state = n1.sh_ok(&format!("systemctl is-active {unit}"));
         assert_eq!(state.trim(), "active", "{unit}");
     }
-    // A real resource (no fencing device in this test: fencing off).
-    n1.sh_ok("vigil property set stonith-enabled false");
+    // Fencing through the container fence agent and the test's power
+    // switch on the bridge.
+    let station = BridgeEndpoint::attach(BRIDGE, "192.0.2.1/24");
+    let switch = station.run(|| PowerSwitch::serve((station.address(), DEFAULT_PORT).into()));
+    for n in &nodes {
+        switch.plug(n.name(), n.pid1());
+    }
+    n1.sh_ok(
+        "vigil resource create fence stonith:fence_vigil_container ip=192.0.2.1 \
+         pcmk_host_list='n1 n2 n3'",
+    );
     n1.sh_ok("vigil resource create web ocf:heartbeat:Dummy");
     let on = eventually("web to start", 60, || {
         started_on(n1, "web")
@@ -242,5 +252,47 @@ fn the_package_runs_a_cluster_on_real_systemd() {
     assert!(
         log.contains("controller stopping") || log.contains("controller stopped"),
         "the controller stopped cleanly:\n{log}"
+    );
+    assert!(
+        !switch.log().iter().any(|r| r.starts_with("off")),
+        "a clean stop fences nobody: {:?}",
+        switch.log()
+    );
+    // Back, then web's node loses power: it is fenced through the agent
+    // and web comes back on a survivor.
+    home.sh_ok("systemctl start vigil.target");
+    eventually("three nodes online again", 60, || {
+        let s = String::from_utf8_lossy(&survivor.sh("vigil status").stdout).into_owned();
+        if s.contains("Online: [ n1 n2 n3 ]") {
+            Ok(())
+        } else {
+            Err(s)
+        }
+    });
+    let victim = nodes.iter().find(|n| n.name() == moved).unwrap();
+    let watcher = nodes.iter().find(|n| n.name() != moved).unwrap();
+    victim.kill();
+    let after = eventually(
+        "web on a survivor after the power-off",
+        90,
+        || match started_on(watcher, "web") {
+            Some(n) if n != moved => Ok(n),
+            other => Err(format!("{other:?}")),
+        },
+    );
+    let offs: Vec<String> = switch
+        .log()
+        .into_iter()
+        .filter(|r| r.starts_with("off"))
+        .collect();
+    assert_eq!(
+        offs,
+        [format!("off {moved}")],
+        "fenced once: {:?}",
+        switch.log()
+    );
+    eprintln!(
+        "{moved} powered off, fenced, web on {after}; done after {:.1?}",
+        started.elapsed()
     );
 }

@@ -441,14 +441,34 @@ impl Agents {
         params: &BTreeMap<String, String>,
     ) -> Result<Validation, String> {
         let md = metadata::parse(&self.metadata(agent).await?).map_err(|e| e.to_string())?;
-        let problems =
+        let mut problems =
             metadata::check_params(&md, params.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        let fencing = agent.class == vigil_executor::agent::Class::Stonith;
+        if fencing {
+            // The fencer gives a fence agent its action and its target
+            // (the parameter `pcmk_host_argument` names, `port` by
+            // default) at each request: a device needs neither.
+            let target = params
+                .get("pcmk_host_argument")
+                .map(String::as_str)
+                .unwrap_or("port");
+            // And the `pcmk_*` parameters are the fencer's, not the agent's.
+            problems.retain(|p| {
+                let supplied = matches!(
+                    p.parameter.as_str(),
+                    "action" | "plug" | "port" | "nodename"
+                ) || p.parameter == target;
+                !(p.severity == "error" && supplied || p.parameter.starts_with("pcmk_"))
+            });
+        }
         let mut v = Validation {
             rc: rc::OK,
             exit_reason: String::new(),
             problems,
         };
-        if md.action("validate-all").is_some() {
+        // A fence agent's validate-all runs in the fencer, which checks a
+        // device when it starts it.
+        if md.action("validate-all").is_some() && !fencing {
             let req = Request {
                 resource: resource.to_string(),
                 agent: Some(agent.clone()),

@@ -174,6 +174,20 @@ async fn listings_and_metadata() {
         .await
         .unwrap();
     assert_eq!((rc, problems.len()), (ocf::OK, 0), "{reason}");
+    // A fence device needs neither the action nor the target (the fencer
+    // gives them at each request), and the pcmk_* parameters are the
+    // fencer's.
+    if std::path::Path::new("/usr/sbin/fence_dummy").exists() {
+        let (rc, reason, problems) = m
+            .validate(
+                "f",
+                "stonith:fence_dummy",
+                HashMap::from([("pcmk_host_list", "n1 n2")]),
+            )
+            .await
+            .unwrap();
+        assert_eq!((rc, problems.len()), (ocf::OK, 0), "{reason} {problems:?}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
