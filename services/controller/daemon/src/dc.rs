@@ -164,23 +164,12 @@ impl Controller {
     /// whether it was written (the DC tries again on the next tick when
     /// not).
     async fn write_membership(&self) -> bool {
-        let shown_online: BTreeSet<String> = match self
-            .cib
-            .query("//node_state[@in_ccm='true' or @crmd='online']", "")
-            .await
-        {
-            Ok(xml) => Document::parse(&format!("<r>{xml}</r>"))
-                .map(|d| {
-                    d.root
-                        .descendants()
-                        .filter(|e| e.name == "node_state")
-                        .filter_map(|e| e.attr("id").map(str::to_string))
-                        .collect()
-                })
-                .unwrap_or_default(),
-            // Nothing matches: nobody is shown online.
-            Err(_) => BTreeSet::new(),
-        };
+        let shown_online = self
+            .ids_of(
+                "//node_state[@in_ccm='true' or @crmd='online']",
+                "node_state",
+            )
+            .await;
         // The nodes in the membership (their controller may not run yet).
         let in_view: BTreeSet<u32> =
             match vigil_dbus::membership::ManagerProxy::new(&self.bus).await {
@@ -209,19 +198,7 @@ impl Controller {
         // section (as Pacemaker's controller adds them at join), so that
         // the scheduler can place resources on it; only missing ones are
         // added, since each addition is a configuration change.
-        let configured: BTreeSet<String> =
-            match self.cib.query("/cib/configuration/nodes/node", "").await {
-                Ok(xml) => Document::parse(&format!("<r>{xml}</r>"))
-                    .map(|d| {
-                        d.root
-                            .descendants()
-                            .filter(|e| e.name == "node")
-                            .filter_map(|e| e.attr("id").map(str::to_string))
-                            .collect()
-                    })
-                    .unwrap_or_default(),
-                Err(_) => BTreeSet::new(),
-            };
+        let configured = self.ids_of("/cib/configuration/nodes/node", "node").await;
         let mut new_nodes = Vec::new();
         for (id, name) in &self.names {
             let member = self.members.contains(id) || in_view.contains(id);
@@ -257,6 +234,23 @@ impl Controller {
                 tracing::warn!("cannot record the membership in the CIB (trying again): {e}");
                 false
             }
+        }
+    }
+
+    /// The ids of the `element`s `xpath` selects in the CIB (none when
+    /// nothing matches).
+    async fn ids_of(&self, xpath: &str, element: &str) -> BTreeSet<String> {
+        match self.cib.query(xpath, "").await {
+            Ok(xml) => Document::parse(&format!("<r>{xml}</r>"))
+                .map(|d| {
+                    d.root
+                        .descendants()
+                        .filter(|e| e.name == element)
+                        .filter_map(|e| e.attr("id").map(str::to_string))
+                        .collect()
+                })
+                .unwrap_or_default(),
+            Err(_) => BTreeSet::new(),
         }
     }
 
