@@ -15,7 +15,9 @@
 //! - `vigil fence NODE`, `vigil fence history|confirm` and `vigil stonith
 //!   list|show` use the fencer;
 //! - `vigil status` shows the cluster; `vigil sandbox up|status|kill|down`
-//!   runs a whole cluster on this machine.
+//!   runs a whole cluster on this machine;
+//! - `vigil resource ...`, `vigil constraint ...` and `vigil node ...`
+//!   configure and operate resources and nodes.
 
 mod agent;
 mod bus;
@@ -83,8 +85,8 @@ enum Command {
     /// Nodes: standby, maintenance
     #[command(subcommand)]
     Node(NodeCommand),
-    /// Resources: create, delete, show, enable, disable, move, ban, clear,
-    /// cleanup
+    /// Resources: create, update, delete, show, enable, disable, restart,
+    /// move, ban, clear, cleanup
     #[command(subcommand)]
     Resource(ResourceCommand),
     /// Constraints: location, colocation, order
@@ -256,6 +258,33 @@ enum ResourceCommand {
         /// Create it even if the agent finds the parameters wrong
         #[arg(long)]
         force: bool,
+        #[command(flatten)]
+        bus: BusArgs,
+    },
+    /// Change a resource's parameters NAME=VALUE (checked with its agent
+    /// on this node; NAME= removes one) and meta attributes
+    Update {
+        id: String,
+        /// Parameters, NAME=VALUE (NAME= removes it)
+        #[arg(value_name = "NAME=VALUE")]
+        params: Vec<String>,
+        /// A meta-attribute, NAME=VALUE (NAME= removes it; repeatable);
+        /// also for groups and clones
+        #[arg(long = "meta", value_name = "NAME=VALUE")]
+        meta: Vec<String>,
+        /// Change it even if the agent finds the parameters wrong
+        #[arg(long)]
+        force: bool,
+        #[command(flatten)]
+        bus: BusArgs,
+    },
+    /// Stop a resource everywhere and start it again (its target-role is
+    /// put back as it was)
+    Restart {
+        resource: String,
+        /// How long to wait for it to stop, and then to start (90s, 2min)
+        #[arg(long, default_value = "2min")]
+        timeout: String,
         #[command(flatten)]
         bus: BusArgs,
     },
@@ -666,6 +695,21 @@ fn main() -> ExitCode {
                 force,
             },
         ),
+        Command::Resource(ResourceCommand::Update {
+            id,
+            params,
+            meta,
+            force,
+            bus,
+        }) => configure::run(
+            bus.bus,
+            configure::Action::Update {
+                id,
+                params,
+                meta,
+                force,
+            },
+        ),
         Command::Resource(ResourceCommand::Delete { id, bus }) => {
             configure::run(bus.bus, configure::Action::Delete { id })
         }
@@ -722,7 +766,13 @@ fn main() -> ExitCode {
                     node,
                     bus,
                 } => (bus, resource::Action::Cleanup { resource, node }),
+                ResourceCommand::Restart {
+                    resource,
+                    timeout,
+                    bus,
+                } => (bus, resource::Action::Restart { resource, timeout }),
                 ResourceCommand::Create { .. }
+                | ResourceCommand::Update { .. }
                 | ResourceCommand::Delete { .. }
                 | ResourceCommand::Show { .. } => unreachable!("handled above"),
             };
@@ -786,6 +836,11 @@ fn main() -> ExitCode {
             }
         },
     };
+    finish(result)
+}
+
+/// The exit status of a command, its error on standard error.
+fn finish(result: anyhow::Result<()>) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
