@@ -16,8 +16,9 @@
 //!   list|show` use the fencer;
 //! - `vigil status` shows the cluster; `vigil sandbox up|status|kill|down`
 //!   runs a whole cluster on this machine;
-//! - `vigil resource ...`, `vigil constraint ...` and `vigil node ...`
-//!   configure and operate resources and nodes.
+//! - `vigil resource ...`, `vigil group ...`, `vigil clone`/`unclone`,
+//!   `vigil constraint ...` and `vigil node ...` configure and operate
+//!   resources and nodes.
 
 mod agent;
 mod bus;
@@ -30,6 +31,7 @@ mod resource;
 mod sandbox;
 mod simulate;
 mod status;
+mod tree;
 mod why;
 
 use std::path::PathBuf;
@@ -89,6 +91,36 @@ enum Command {
     /// move, ban, clear, cleanup
     #[command(subcommand)]
     Resource(ResourceCommand),
+    /// Groups: primitives that run together, on one node, started in order
+    #[command(subcommand)]
+    Group(GroupCommand),
+    /// Run a primitive or group as a clone (RSC-clone) with clone options
+    /// NAME=VALUE (clone-max, clone-node-max, interleave, notify, ...)
+    Clone {
+        /// The primitive or group (at the top level, not in a group)
+        resource: String,
+        /// Clone options, NAME=VALUE
+        #[arg(value_name = "NAME=VALUE")]
+        meta: Vec<String>,
+        /// One instance is promoted (promotable=true)
+        #[arg(long)]
+        promotable: bool,
+        /// Accept options Vigil does not know
+        #[arg(long)]
+        force: bool,
+        #[command(flatten)]
+        bus: BusArgs,
+    },
+    /// Unwrap a clone: what it holds runs as one resource again (RESOURCE
+    /// is the clone or the resource in it)
+    Unclone {
+        resource: String,
+        /// Remove the constraints that name the clone (else refused)
+        #[arg(long)]
+        force: bool,
+        #[command(flatten)]
+        bus: BusArgs,
+    },
     /// Constraints: location, colocation, order
     #[command(subcommand)]
     Constraint(ConstraintCommand),
@@ -170,6 +202,49 @@ enum NodeCommand {
         /// Manage them again
         #[arg(long)]
         off: bool,
+        #[command(flatten)]
+        bus: BusArgs,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum GroupCommand {
+    /// Put primitives into a group (made if missing), at its end or
+    /// before/after a member; primitives in another group leave it
+    Add {
+        group: String,
+        #[arg(required = true)]
+        resources: Vec<String>,
+        /// Put them before this member
+        #[arg(long, conflicts_with = "after")]
+        before: Option<String>,
+        /// Put them after this member
+        #[arg(long)]
+        after: Option<String>,
+        /// Remove constraints naming a group that empties (else refused)
+        #[arg(long)]
+        force: bool,
+        #[command(flatten)]
+        bus: BusArgs,
+    },
+    /// Take primitives out of a group (they stay as resources of their
+    /// own); a group left empty is deleted
+    Remove {
+        group: String,
+        #[arg(required = true)]
+        resources: Vec<String>,
+        /// Remove constraints naming the group if it goes (else refused)
+        #[arg(long)]
+        force: bool,
+        #[command(flatten)]
+        bus: BusArgs,
+    },
+    /// Ungroup: the group goes, its members stay as resources of their own
+    Delete {
+        group: String,
+        /// Remove the constraints that name the group (else refused)
+        #[arg(long)]
+        force: bool,
         #[command(flatten)]
         bus: BusArgs,
     },
@@ -710,6 +785,65 @@ fn main() -> ExitCode {
                 force,
             },
         ),
+        Command::Group(g) => {
+            let (bus, action) = match g {
+                GroupCommand::Add {
+                    group,
+                    resources,
+                    before,
+                    after,
+                    force,
+                    bus,
+                } => (
+                    bus,
+                    tree::Action::GroupAdd {
+                        group,
+                        members: resources,
+                        position: before
+                            .map(tree::Position::Before)
+                            .or(after.map(tree::Position::After)),
+                        force,
+                    },
+                ),
+                GroupCommand::Remove {
+                    group,
+                    resources,
+                    force,
+                    bus,
+                } => (
+                    bus,
+                    tree::Action::GroupRemove {
+                        group,
+                        members: resources,
+                        force,
+                    },
+                ),
+                GroupCommand::Delete { group, force, bus } => {
+                    (bus, tree::Action::GroupDelete { group, force })
+                }
+            };
+            tree::run(bus.bus, action)
+        }
+        Command::Clone {
+            resource,
+            meta,
+            promotable,
+            force,
+            bus,
+        } => tree::run(
+            bus.bus,
+            tree::Action::Clone {
+                resource,
+                meta,
+                promotable,
+                force,
+            },
+        ),
+        Command::Unclone {
+            resource,
+            force,
+            bus,
+        } => tree::run(bus.bus, tree::Action::Unclone { resource, force }),
         Command::Resource(ResourceCommand::Delete { id, bus }) => {
             configure::run(bus.bus, configure::Action::Delete { id })
         }
