@@ -21,6 +21,7 @@
 //!   resources and nodes.
 
 mod agent;
+mod attribute;
 mod bus;
 mod cib;
 mod cluster;
@@ -84,7 +85,7 @@ enum Command {
         #[command(flatten)]
         bus: BusArgs,
     },
-    /// Nodes: standby, maintenance
+    /// Nodes: standby, maintenance, attributes
     #[command(subcommand)]
     Node(NodeCommand),
     /// Resources: create, update, delete, show, enable, disable, restart,
@@ -202,6 +203,27 @@ enum NodeCommand {
         /// Manage them again
         #[arg(long)]
         off: bool,
+        #[command(flatten)]
+        bus: BusArgs,
+    },
+    /// A node's attributes: all of them (permanent and transient), one,
+    /// or set one (NAME VALUE) or delete it (NAME --delete)
+    Attribute {
+        node: String,
+        name: Option<String>,
+        #[arg(allow_hyphen_values = true)]
+        value: Option<String>,
+        /// Delete the attribute
+        #[arg(long)]
+        delete: bool,
+        /// forever (in the configuration; the default for changes) or
+        /// reboot (transient: until the node's controller stops)
+        #[arg(long, value_parser = ["forever", "reboot"])]
+        lifetime: Option<String>,
+        /// Write a transient change once it has held this long (5s,
+        /// 500ms, 2min)
+        #[arg(long)]
+        dampen: Option<String>,
         #[command(flatten)]
         bus: BusArgs,
     },
@@ -707,6 +729,35 @@ fn main() -> ExitCode {
                         value: if off { "off" } else { "on" },
                     },
                 ),
+                NodeCommand::Attribute {
+                    node,
+                    name,
+                    value,
+                    delete,
+                    lifetime,
+                    dampen,
+                    bus,
+                } => {
+                    return finish(
+                        lifetime
+                            .as_deref()
+                            .map(attribute::Lifetime::parse)
+                            .transpose()
+                            .and_then(|lifetime| {
+                                attribute::run(
+                                    bus.bus,
+                                    attribute::Request {
+                                        node,
+                                        name,
+                                        value,
+                                        delete,
+                                        lifetime,
+                                        dampen,
+                                    },
+                                )
+                            }),
+                    );
+                }
             };
             resource::run(bus.bus, action)
         }
