@@ -15,9 +15,13 @@
 //! - `vigil fence NODE`, `vigil fence history|confirm` and `vigil stonith
 //!   list|show` use the fencer;
 //! - `vigil status` shows the cluster; `vigil sandbox up|status|kill|down`
-//!   runs a whole cluster on this machine.
+//!   runs a whole cluster on this machine;
+//! - `vigil resource ...`, `vigil group ...`, `vigil clone`/`unclone`,
+//!   `vigil constraint ...` and `vigil node ...` configure and operate
+//!   resources and nodes.
 
 mod agent;
+mod attribute;
 mod bus;
 mod cib;
 mod cluster;
@@ -28,6 +32,7 @@ mod resource;
 mod sandbox;
 mod simulate;
 mod status;
+mod tree;
 mod why;
 
 use std::path::PathBuf;
@@ -80,13 +85,43 @@ enum Command {
         #[command(flatten)]
         bus: BusArgs,
     },
-    /// Nodes: standby, maintenance
+    /// Nodes: standby, maintenance, attributes
     #[command(subcommand)]
     Node(NodeCommand),
-    /// Resources: create, delete, show, enable, disable, move, ban, clear,
-    /// cleanup
+    /// Resources: create, update, delete, show, enable, disable, restart,
+    /// move, ban, clear, cleanup
     #[command(subcommand)]
     Resource(ResourceCommand),
+    /// Groups: primitives that run together, on one node, started in order
+    #[command(subcommand)]
+    Group(GroupCommand),
+    /// Run a primitive or group as a clone (RSC-clone) with clone options
+    /// NAME=VALUE (clone-max, clone-node-max, interleave, notify, ...)
+    Clone {
+        /// The primitive or group (at the top level, not in a group)
+        resource: String,
+        /// Clone options, NAME=VALUE
+        #[arg(value_name = "NAME=VALUE")]
+        meta: Vec<String>,
+        /// One instance is promoted (promotable=true)
+        #[arg(long)]
+        promotable: bool,
+        /// Accept options Vigil does not know
+        #[arg(long)]
+        force: bool,
+        #[command(flatten)]
+        bus: BusArgs,
+    },
+    /// Unwrap a clone: what it holds runs as one resource again (RESOURCE
+    /// is the clone or the resource in it)
+    Unclone {
+        resource: String,
+        /// Remove the constraints that name the clone (else refused)
+        #[arg(long)]
+        force: bool,
+        #[command(flatten)]
+        bus: BusArgs,
+    },
     /// Constraints: location, colocation, order
     #[command(subcommand)]
     Constraint(ConstraintCommand),
@@ -168,6 +203,70 @@ enum NodeCommand {
         /// Manage them again
         #[arg(long)]
         off: bool,
+        #[command(flatten)]
+        bus: BusArgs,
+    },
+    /// A node's attributes: all of them (permanent and transient), one,
+    /// or set one (NAME VALUE) or delete it (NAME --delete)
+    Attribute {
+        node: String,
+        name: Option<String>,
+        #[arg(allow_hyphen_values = true)]
+        value: Option<String>,
+        /// Delete the attribute
+        #[arg(long)]
+        delete: bool,
+        /// forever (in the configuration; the default for changes) or
+        /// reboot (transient: until the node's controller stops)
+        #[arg(long, value_parser = ["forever", "reboot"])]
+        lifetime: Option<String>,
+        /// Write a transient change once it has held this long (5s,
+        /// 500ms, 2min)
+        #[arg(long)]
+        dampen: Option<String>,
+        #[command(flatten)]
+        bus: BusArgs,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum GroupCommand {
+    /// Put primitives into a group (made if missing), at its end or
+    /// before/after a member; primitives in another group leave it
+    Add {
+        group: String,
+        #[arg(required = true)]
+        resources: Vec<String>,
+        /// Put them before this member
+        #[arg(long, conflicts_with = "after")]
+        before: Option<String>,
+        /// Put them after this member
+        #[arg(long)]
+        after: Option<String>,
+        /// Remove constraints naming a group that empties (else refused)
+        #[arg(long)]
+        force: bool,
+        #[command(flatten)]
+        bus: BusArgs,
+    },
+    /// Take primitives out of a group (they stay as resources of their
+    /// own); a group left empty is deleted
+    Remove {
+        group: String,
+        #[arg(required = true)]
+        resources: Vec<String>,
+        /// Remove constraints naming the group if it goes (else refused)
+        #[arg(long)]
+        force: bool,
+        #[command(flatten)]
+        bus: BusArgs,
+    },
+    /// Ungroup: the group goes, its members stay as resources of their own
+    Delete {
+        group: String,
+        /// Remove the constraints that name the group (else refused)
+        #[arg(long)]
+        force: bool,
         #[command(flatten)]
         bus: BusArgs,
     },
@@ -256,6 +355,33 @@ enum ResourceCommand {
         /// Create it even if the agent finds the parameters wrong
         #[arg(long)]
         force: bool,
+        #[command(flatten)]
+        bus: BusArgs,
+    },
+    /// Change a resource's parameters NAME=VALUE (checked with its agent
+    /// on this node; NAME= removes one) and meta attributes
+    Update {
+        id: String,
+        /// Parameters, NAME=VALUE (NAME= removes it)
+        #[arg(value_name = "NAME=VALUE")]
+        params: Vec<String>,
+        /// A meta-attribute, NAME=VALUE (NAME= removes it; repeatable);
+        /// also for groups and clones
+        #[arg(long = "meta", value_name = "NAME=VALUE")]
+        meta: Vec<String>,
+        /// Change it even if the agent finds the parameters wrong
+        #[arg(long)]
+        force: bool,
+        #[command(flatten)]
+        bus: BusArgs,
+    },
+    /// Stop a resource everywhere and start it again (its target-role is
+    /// put back as it was)
+    Restart {
+        resource: String,
+        /// How long to wait for it to stop, and then to start (90s, 2min)
+        #[arg(long, default_value = "2min")]
+        timeout: String,
         #[command(flatten)]
         bus: BusArgs,
     },
@@ -657,6 +783,35 @@ fn main() -> ExitCode {
                         value: if off { "off" } else { "on" },
                     },
                 ),
+                NodeCommand::Attribute {
+                    node,
+                    name,
+                    value,
+                    delete,
+                    lifetime,
+                    dampen,
+                    bus,
+                } => {
+                    return finish(
+                        lifetime
+                            .as_deref()
+                            .map(attribute::Lifetime::parse)
+                            .transpose()
+                            .and_then(|lifetime| {
+                                attribute::run(
+                                    bus.bus,
+                                    attribute::Request {
+                                        node,
+                                        name,
+                                        value,
+                                        delete,
+                                        lifetime,
+                                        dampen,
+                                    },
+                                )
+                            }),
+                    );
+                }
             };
             resource::run(bus.bus, action)
         }
@@ -720,6 +875,80 @@ fn main() -> ExitCode {
                 force,
             },
         ),
+        Command::Resource(ResourceCommand::Update {
+            id,
+            params,
+            meta,
+            force,
+            bus,
+        }) => configure::run(
+            bus.bus,
+            configure::Action::Update {
+                id,
+                params,
+                meta,
+                force,
+            },
+        ),
+        Command::Group(g) => {
+            let (bus, action) = match g {
+                GroupCommand::Add {
+                    group,
+                    resources,
+                    before,
+                    after,
+                    force,
+                    bus,
+                } => (
+                    bus,
+                    tree::Action::GroupAdd {
+                        group,
+                        members: resources,
+                        position: before
+                            .map(tree::Position::Before)
+                            .or(after.map(tree::Position::After)),
+                        force,
+                    },
+                ),
+                GroupCommand::Remove {
+                    group,
+                    resources,
+                    force,
+                    bus,
+                } => (
+                    bus,
+                    tree::Action::GroupRemove {
+                        group,
+                        members: resources,
+                        force,
+                    },
+                ),
+                GroupCommand::Delete { group, force, bus } => {
+                    (bus, tree::Action::GroupDelete { group, force })
+                }
+            };
+            tree::run(bus.bus, action)
+        }
+        Command::Clone {
+            resource,
+            meta,
+            promotable,
+            force,
+            bus,
+        } => tree::run(
+            bus.bus,
+            tree::Action::Clone {
+                resource,
+                meta,
+                promotable,
+                force,
+            },
+        ),
+        Command::Unclone {
+            resource,
+            force,
+            bus,
+        } => tree::run(bus.bus, tree::Action::Unclone { resource, force }),
         Command::Resource(ResourceCommand::Delete { id, bus }) => {
             configure::run(bus.bus, configure::Action::Delete { id })
         }
@@ -776,7 +1005,13 @@ fn main() -> ExitCode {
                     node,
                     bus,
                 } => (bus, resource::Action::Cleanup { resource, node }),
+                ResourceCommand::Restart {
+                    resource,
+                    timeout,
+                    bus,
+                } => (bus, resource::Action::Restart { resource, timeout }),
                 ResourceCommand::Create { .. }
+                | ResourceCommand::Update { .. }
                 | ResourceCommand::Delete { .. }
                 | ResourceCommand::Show { .. } => unreachable!("handled above"),
             };
@@ -853,6 +1088,11 @@ fn main() -> ExitCode {
             }
         },
     };
+    finish(result)
+}
+
+/// The exit status of a command, its error on standard error.
+fn finish(result: anyhow::Result<()>) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -1,9 +1,11 @@
 //! `vigil node standby|unstandby|maintenance` and `vigil resource
-//! enable|disable|move|ban|clear`: operator commands that are changes of
-//! the CIB (the scheduler does the rest).
+//! enable|disable|move|ban|clear|restart`: operator commands that are
+//! changes of the CIB (the scheduler does the rest).
 
-use anyhow::Context;
-use vigil_cib::xml::Document;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use vigil_cib::xml::{Document, Element};
 use vigil_dbus::cib::ManagerProxy;
 
 /// What to change.
@@ -35,6 +37,10 @@ pub enum Action {
         resource: String,
         node: Option<String>,
     },
+    Restart {
+        resource: String,
+        timeout: String,
+    },
 }
 
 pub fn run(bus: Option<String>, action: Action) -> anyhow::Result<()> {
@@ -47,7 +53,7 @@ pub fn run(bus: Option<String>, action: Action) -> anyhow::Result<()> {
 }
 
 /// A CIB id made of other ids (XML ids allow letters, digits, `-_.`).
-fn id_of(parts: &[&str]) -> String {
+pub(crate) fn id_of(parts: &[&str]) -> String {
     parts
         .iter()
         .map(|p| {
@@ -107,7 +113,7 @@ fn cli_location(id: &str, resource: &str, node: &str, score: &str, end: Option<&
     }
 }
 
-fn now_epoch() -> i64 {
+pub(crate) fn now_epoch() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
@@ -122,7 +128,7 @@ async fn configuration(cib: &ManagerProxy<'_>) -> anyhow::Result<Document> {
     Document::parse(&xml).context("the CIB's configuration does not parse")
 }
 
-fn node_id(conf: &Document, node: &str) -> anyhow::Result<String> {
+pub(crate) fn node_id(conf: &Document, node: &str) -> anyhow::Result<String> {
     let nodes: Vec<(String, String)> = conf
         .root
         .descendants()
@@ -146,7 +152,7 @@ fn node_id(conf: &Document, node: &str) -> anyhow::Result<String> {
 }
 
 /// The element name of resource `id` (primitive, group, clone, bundle).
-fn resource_kind(conf: &Document, id: &str) -> anyhow::Result<String> {
+pub(crate) fn resource_kind(conf: &Document, id: &str) -> anyhow::Result<String> {
     let resources = conf
         .root
         .child("resources")
@@ -316,6 +322,202 @@ async fn change(bus: Option<String>, action: Action) -> anyhow::Result<String> {
             Ok(format!("cleared {}\n", ids.join(", ")))
         }
         Action::Cleanup { .. } => unreachable!("handled above"),
+        Action::Restart { resource, timeout } => restart(&cib, &conf, &resource, &timeout).await,
+    }
+}
+
+/// A resource's own `target-role`: its set's id, its nvpair's id and its
+/// value, when it has one.
+pub(crate) fn own_target_role(el: &Element) -> Option<(String, String, String)> {
+    el.elements()
+        .filter(|e| e.name == "meta_attributes")
+        .find_map(|set| {
+            let nv = set
+                .elements()
+                .find(|e| e.name == "nvpair" && e.attr("name") == Some("target-role"))?;
+            Some((
+                set.attr("id")?.to_string(),
+                nv.attr("id")?.to_string(),
+                nv.attr("value").unwrap_or("").to_string(),
+            ))
+        })
+}
+
+/// The modification that sets a resource's target-role in its set `set`,
+/// nvpair `nv`.
+pub(crate) fn target_role_xml(kind: &str, rsc: &str, set: &str, nv: &str, role: &str) -> String {
+    format!(
+        r#"<{kind} id="{rsc}"><meta_attributes id="{set}"><nvpair id="{nv}" name="target-role" value="{role}"/></meta_attributes></{kind}>"#
+    )
+}
+
+/// The ids of a resource and every resource in it.
+fn subtree_ids(el: &Element) -> std::collections::HashSet<String> {
+    std::iter::once(el)
+        .chain(el.descendants())
+        .filter(|e| {
+            matches!(
+                e.name.as_str(),
+                "primitive" | "group" | "clone" | "master" | "bundle"
+            )
+        })
+        .filter_map(|e| e.attr("id").map(str::to_string))
+        .collect()
+}
+
+/// Where the resources of `ids` (clone instances `ID:N` included) are
+/// active now, by `vigil status`'s reading of the CIB.
+async fn active_in(
+    cib: &ManagerProxy<'_>,
+    ids: &std::collections::HashSet<String>,
+) -> anyhow::Result<std::collections::BTreeMap<String, Vec<String>>> {
+    let doc = Document::parse(&cib.query("", "").await.map_err(crate::bus::message)?)
+        .context("the CIB does not parse")?;
+    Ok(crate::status::active_nodes(&doc, now_epoch())?
+        .into_iter()
+        .filter(|(id, nodes)| !nodes.is_empty() && ids.contains(id.split(':').next().unwrap_or(id)))
+        .collect())
+}
+
+/// `vigil resource restart`: stopped everywhere (target-role Stopped),
+/// then its own target-role as it was, and running again where the
+/// cluster places it. Progress goes to standard output as it happens.
+async fn restart(
+    cib: &ManagerProxy<'_>,
+    conf: &Document,
+    resource: &str,
+    timeout: &str,
+) -> anyhow::Result<String> {
+    use std::io::Write;
+    let wait = parse_timeout(timeout)?;
+    let kind = resource_kind(conf, resource)?;
+    let el = conf
+        .root
+        .child("resources")
+        .and_then(|r| r.descendants().find(|e| e.attr("id") == Some(resource)))
+        .context("the resource vanished")?;
+    let ids = subtree_ids(el);
+    let before = active_in(cib, &ids).await?;
+    let Some(top) = before.get(resource) else {
+        bail!(
+            "{resource} is not running, so there is nothing to restart              (`vigil resource enable {resource}` starts a disabled resource;              `vigil why {resource}` says why it is stopped)"
+        );
+    };
+    let progress = |line: String| {
+        println!("{line}");
+        let _ = std::io::stdout().flush();
+    };
+    progress(format!(
+        "{resource}: running on {}; stopping it (target-role=Stopped)",
+        top.join(", ")
+    ));
+    let previous = own_target_role(el);
+    let (set, nv) = match &previous {
+        Some((set, nv, _)) => (set.clone(), nv.clone()),
+        None => {
+            let set = el
+                .elements()
+                .find(|e| e.name == "meta_attributes")
+                .and_then(|e| e.attr("id"))
+                .map(str::to_string)
+                .unwrap_or_else(|| id_of(&[resource, "meta_attributes"]));
+            let nv = id_of(&[&set, "target-role"]);
+            (set, nv)
+        }
+    };
+    let had_set = el
+        .elements()
+        .any(|e| e.name == "meta_attributes" && e.attr("id") == Some(set.as_str()));
+    cib.modify(
+        "resources",
+        &target_role_xml(&kind, resource, &set, &nv, "Stopped"),
+        false,
+    )
+    .await
+    .map_err(crate::bus::message)?;
+    // Puts the target-role back as it was; says what it did.
+    let restore = || async {
+        let r = match &previous {
+            Some((_, _, role)) => cib
+                .modify(
+                    "resources",
+                    &target_role_xml(&kind, resource, &set, &nv, role),
+                    false,
+                )
+                .await
+                .map(|_| format!("target-role back to {role}")),
+            None if had_set => cib
+                .delete_xpath(&format!("//resources//nvpair[@id='{nv}']"), false)
+                .await
+                .map(|_| "target-role removed again (it had none)".to_string()),
+            None => cib
+                .delete_xpath(&format!("//resources//meta_attributes[@id='{set}']"), false)
+                .await
+                .map(|_| "target-role removed again (it had none)".to_string()),
+        };
+        r.map_err(|e| {
+            anyhow::anyhow!(
+                "could not put {resource}'s target-role back ({});                  `vigil resource enable {resource}` lets it run",
+                crate::bus::message(e)
+            )
+        })
+    };
+    let start = Instant::now();
+    loop {
+        let now = active_in(cib, &ids).await?;
+        if now.is_empty() {
+            break;
+        }
+        if start.elapsed() > wait {
+            let said = restore().await?;
+            let still: Vec<String> = now
+                .iter()
+                .map(|(r, n)| format!("{r} on {}", n.join(", ")))
+                .collect();
+            bail!(
+                "{resource} did not stop within {timeout} (still active: {}); {said};                  `vigil why {resource}` and `vigil status` tell more",
+                still.join("; ")
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    progress(format!(
+        "{resource}: stopped everywhere after {:.1}s",
+        start.elapsed().as_secs_f64()
+    ));
+    let said = restore().await?;
+    progress(format!("{resource}: {said}; starting it"));
+    let start = Instant::now();
+    loop {
+        let now = active_in(cib, &ids).await?;
+        let missing: Vec<&String> = before.keys().filter(|r| !now.contains_key(*r)).collect();
+        if missing.is_empty() {
+            let top = now.get(resource).cloned().unwrap_or_default();
+            return Ok(format!(
+                "{resource}: running again on {} after {:.1}s\n",
+                top.join(", "),
+                start.elapsed().as_secs_f64()
+            ));
+        }
+        if start.elapsed() > wait {
+            bail!(
+                "{resource} stopped, but did not start again within {timeout} ({} not running;                  its target-role is as before); `vigil why {resource}` says why",
+                missing
+                    .iter()
+                    .map(|s| s.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+/// `--timeout`: a time span (`90s`, `2min`, `500ms`).
+pub(crate) fn parse_timeout(t: &str) -> anyhow::Result<Duration> {
+    match vigil_cib::time::parse_ms(t.trim()) {
+        Ok(ms) if ms > 0 => Ok(Duration::from_millis(ms as u64)),
+        _ => bail!("--timeout {t:?} is not a positive time span (e.g. 90s, 2min, 500ms)"),
     }
 }
 
@@ -367,6 +569,49 @@ mod tests {
         assert!(
             e.contains("no resource \"zz\"") && e.contains("g, a"),
             "{e}"
+        );
+    }
+
+    #[test]
+    fn restart_parts() {
+        assert_eq!(parse_timeout("90s").unwrap(), Duration::from_secs(90));
+        assert_eq!(parse_timeout("2min").unwrap(), Duration::from_secs(120));
+        assert_eq!(parse_timeout("500ms").unwrap(), Duration::from_millis(500));
+        for bad in ["0", "soon", "-1s"] {
+            let e = parse_timeout(bad).unwrap_err().to_string();
+            assert!(e.contains(bad) && e.contains("time span"), "{e}");
+        }
+        let conf = Document::parse(
+            r#"<resources><primitive id="a"><meta_attributes id="a-m"><nvpair id="a-m-s" name="resource-stickiness" value="1"/><nvpair id="a-m-t" name="target-role" value="Started"/></meta_attributes></primitive><group id="g"><primitive id="b"/></group></resources>"#,
+        )
+        .unwrap();
+        let a = conf
+            .root
+            .descendants()
+            .find(|e| e.attr("id") == Some("a"))
+            .unwrap();
+        assert_eq!(
+            own_target_role(a),
+            Some(("a-m".into(), "a-m-t".into(), "Started".into()))
+        );
+        let g = conf
+            .root
+            .descendants()
+            .find(|e| e.attr("id") == Some("g"))
+            .unwrap();
+        assert_eq!(own_target_role(g), None);
+        let mut ids: Vec<String> = subtree_ids(g).into_iter().collect();
+        ids.sort();
+        assert_eq!(ids, ["b", "g"]);
+        assert_eq!(
+            target_role_xml(
+                "group",
+                "g",
+                "g-meta_attributes",
+                "g-meta_attributes-target-role",
+                "Stopped"
+            ),
+            r#"<group id="g"><meta_attributes id="g-meta_attributes"><nvpair id="g-meta_attributes-target-role" name="target-role" value="Stopped"/></meta_attributes></group>"#
         );
     }
 }

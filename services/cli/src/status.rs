@@ -200,6 +200,32 @@ fn date(epoch: i64) -> String {
     vigil_cib::time::DateTime::from_epoch_seconds(epoch).to_string_with_offset()
 }
 
+/// Where each resource is active (its nodes, empty when stopped), as
+/// `vigil status` reads it: the scheduler's unpacking of the CIB's status
+/// section at `now`. A group or clone is active where any of its members
+/// is.
+pub fn active_nodes(
+    doc: &Document,
+    now: i64,
+) -> anyhow::Result<std::collections::BTreeMap<String, Vec<String>>> {
+    let s = std::panic::catch_unwind(|| {
+        vigil_scheduler::Scheduler::run(doc, &vigil_scheduler::Options { now: Some(now) })
+    })
+    .map_err(|_| anyhow::anyhow!("cannot read the status of this CIB"))?;
+    Ok(s.resources
+        .iter()
+        .map(|r| {
+            (
+                r.id.clone(),
+                r.running_on
+                    .iter()
+                    .map(|n| s.nodes[*n].uname.clone())
+                    .collect(),
+            )
+        })
+        .collect())
+}
+
 /// The status as JSON. The shape is stable (its `version` changes if it
 /// ever must; keys may be added):
 ///
