@@ -178,16 +178,7 @@ fn permanent_xml(conf: &Element, node_id: &str, node: &str, name: &str, value: &
             n.elements()
                 .find(|e| e.name == "node" && e.attr("id") == Some(node_id))
         })
-        .and_then(|n| {
-            n.elements()
-                .filter(|s| s.name == "instance_attributes")
-                .find_map(|s| {
-                    let nv = s
-                        .elements()
-                        .find(|e| e.name == "nvpair" && e.attr("name") == Some(name))?;
-                    Some((s.attr("id")?.to_string(), nv.attr("id")?.to_string()))
-                })
-        });
+        .and_then(|n| crate::resource::nvpair_ids(n, "instance_attributes", name));
     let (set, nv) = existing.unwrap_or_else(|| {
         let set = crate::resource::id_of(&["nodes", node_id]);
         let nv = crate::resource::id_of(&[&set, name]);

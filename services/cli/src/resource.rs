@@ -100,6 +100,22 @@ pub fn lifetime_end(lifetime: &str, now: i64) -> anyhow::Result<(String, i64)> {
     Ok((end.to_string_with_offset(), secs))
 }
 
+/// The ids of the set (`kind`: meta_attributes, instance_attributes) and
+/// nvpair directly under `el` that already hold `name`, if any: a change
+/// goes there rather than into a second pair of the same name.
+pub(crate) fn nvpair_ids(
+    el: &vigil_cib::xml::Element,
+    kind: &str,
+    name: &str,
+) -> Option<(String, String)> {
+    el.elements().filter(|s| s.name == kind).find_map(|s| {
+        let nv = s
+            .elements()
+            .find(|e| e.name == "nvpair" && e.attr("name") == Some(name))?;
+        Some((s.attr("id")?.to_string(), nv.attr("id")?.to_string()))
+    })
+}
+
 /// A location constraint for `resource` on `node` with `score`, for as
 /// long as `end` (when given) has not passed.
 fn cli_location(id: &str, resource: &str, node: &str, score: &str, end: Option<&str>) -> String {
@@ -203,10 +219,21 @@ async fn change(bus: Option<String>, action: Action) -> anyhow::Result<String> {
     match action {
         Action::NodeAttr { node, name, value } => {
             let id = node_id(&conf, &node)?;
-            let set = id_of(&["nodes", &id]);
+            // The setting where it is already (a CIB from elsewhere names
+            // its sets and pairs its own way), else new ids.
+            let el = conf.root.child("nodes").and_then(|n| {
+                n.elements()
+                    .find(|e| e.name == "node" && e.attr("id") == Some(id.as_str()))
+            });
+            let (set, nv) = el
+                .and_then(|e| nvpair_ids(e, "instance_attributes", name))
+                .unwrap_or_else(|| {
+                    let set = id_of(&["nodes", &id]);
+                    let nv = id_of(&[&set, name]);
+                    (set, nv)
+                });
             let xml = format!(
-                r#"<node id="{id}" uname="{node}"><instance_attributes id="{set}"><nvpair id="{}" name="{name}" value="{value}"/></instance_attributes></node>"#,
-                id_of(&[&set, name])
+                r#"<node id="{id}" uname="{node}"><instance_attributes id="{set}"><nvpair id="{nv}" name="{name}" value="{value}"/></instance_attributes></node>"#
             );
             cib.modify("nodes", &xml, false)
                 .await
@@ -215,10 +242,19 @@ async fn change(bus: Option<String>, action: Action) -> anyhow::Result<String> {
         }
         Action::TargetRole { resource, role } => {
             let kind = resource_kind(&conf, &resource)?;
-            let set = id_of(&[&resource, "meta_attributes"]);
+            let el = conf
+                .root
+                .descendants()
+                .find(|e| e.name == kind && e.attr("id") == Some(resource.as_str()));
+            let (set, nv) = el
+                .and_then(|e| nvpair_ids(e, "meta_attributes", "target-role"))
+                .unwrap_or_else(|| {
+                    let set = id_of(&[&resource, "meta_attributes"]);
+                    let nv = id_of(&[&set, "target-role"]);
+                    (set, nv)
+                });
             let xml = format!(
-                r#"<{kind} id="{resource}"><meta_attributes id="{set}"><nvpair id="{}" name="target-role" value="{role}"/></meta_attributes></{kind}>"#,
-                id_of(&[&set, "target-role"])
+                r#"<{kind} id="{resource}"><meta_attributes id="{set}"><nvpair id="{nv}" name="target-role" value="{role}"/></meta_attributes></{kind}>"#
             );
             cib.modify("resources", &xml, false)
                 .await
@@ -524,6 +560,23 @@ pub(crate) fn parse_timeout(t: &str) -> anyhow::Result<Duration> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn settings_go_where_they_already_are() {
+        let doc = Document::parse(
+            r#"<primitive id="web"><meta_attributes id="web-meta"><nvpair id="web-tr" name="target-role" value="Started"/></meta_attributes></primitive>"#,
+        )
+        .unwrap();
+        assert_eq!(
+            nvpair_ids(&doc.root, "meta_attributes", "target-role"),
+            Some(("web-meta".into(), "web-tr".into()))
+        );
+        assert_eq!(nvpair_ids(&doc.root, "meta_attributes", "is-managed"), None);
+        assert_eq!(
+            nvpair_ids(&doc.root, "instance_attributes", "target-role"),
+            None
+        );
+    }
 
     #[test]
     fn lifetimes() {

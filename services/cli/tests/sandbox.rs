@@ -129,8 +129,45 @@ fn a_sandbox_cluster_survives_a_pulled_plug() {
             }
         });
     }
+    // db's settings as a Pacemaker CIB may name them: disabling it changes
+    // the target-role that is there, rather than adding a second one.
+    let db_xml = dir.join("db.xml");
+    std::fs::write(
+        &db_xml,
+        r#"<primitive id="db" class="ocf" provider="pacemaker" type="Dummy">
+      <meta_attributes id="db-meta"><nvpair id="db-tr" name="target-role" value="Started"/></meta_attributes>
+      <operations><op id="db-monitor" name="monitor" interval="5s" timeout="20s"/></operations>
+    </primitive>"#,
+    )
+    .unwrap();
+    let (ok, out) = vigil(
+        &[
+            "cib",
+            "replace",
+            "--xpath",
+            "//primitive[@id='db']",
+            db_xml.to_str().unwrap(),
+        ],
+        Some(&bus),
+    );
+    assert!(ok, "{out}");
     let (ok, out) = vigil(&["resource", "disable", "db"], Some(&bus));
     assert!(ok, "{out}");
+    let (ok, roles) = vigil(
+        &[
+            "cib",
+            "show",
+            "--xpath",
+            "//primitive[@id='db']//nvpair[@name='target-role']",
+        ],
+        Some(&bus),
+    );
+    assert!(
+        ok && roles.matches("<nvpair").count() == 1
+            && roles.contains(r#"id="db-tr""#)
+            && roles.contains(r#"value="Stopped""#),
+        "one target-role, changed in place:\n{roles}"
+    );
     wait_for("the watch to show db stopped", || {
         let s = seen.lock().unwrap().clone();
         if s.contains("db\t(ocf:pacemaker:Dummy):\t Stopped (disabled)") {
