@@ -51,17 +51,10 @@ fn hostname() -> String {
         .unwrap_or_else(|| "localhost".into())
 }
 
-fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")
-}
-
 /// `vigil agent list [CLASS [PROVIDER]]`.
 pub fn list(class: Option<String>, provider: Option<String>, w: &Where) -> anyhow::Result<()> {
     let agents = w.agents();
-    let rt = runtime()?;
+    let rt = crate::bus::runtime()?;
     let out = rt.block_on(async {
         let Some(class) = class else {
             return Ok::<_, anyhow::Error>(agents.classes().await);
@@ -86,7 +79,7 @@ pub fn list(class: Option<String>, provider: Option<String>, w: &Where) -> anyho
 pub fn meta(agent: &str, xml: bool, w: &Where) -> anyhow::Result<()> {
     let agent = AgentRef::parse(agent)?;
     let agents = w.agents();
-    let text = runtime()?
+    let text = crate::bus::runtime()?
         .block_on(agents.metadata(&agent))
         .map_err(anyhow::Error::msg)?;
     if xml {
@@ -274,7 +267,7 @@ pub fn exec(a: &ExecArgs, w: &Where) -> anyhow::Result<i32> {
         }
     }
     let started = std::time::Instant::now();
-    let p = runtime()?.block_on(agents.perform(&req));
+    let p = crate::bus::runtime()?.block_on(agents.perform(&req));
     let elapsed = started.elapsed().as_millis() as u64;
     if a.verbose || req.action == "meta-data" {
         print!("{}", p.stdout);

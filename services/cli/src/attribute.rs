@@ -200,10 +200,7 @@ fn permanent_xml(conf: &Element, node_id: &str, node: &str, name: &str, value: &
 
 pub fn run(bus: Option<String>, r: Request) -> anyhow::Result<()> {
     let dampen = check(&r)?;
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
+    let rt = crate::bus::runtime()?;
     print!("{}", rt.block_on(change(bus, r, dampen))?);
     Ok(())
 }
@@ -268,14 +265,7 @@ async fn change(bus: Option<String>, r: Request, dampen: u64) -> anyhow::Result<
             Ok(format!("{node}: {name} deleted (permanent)\n"))
         }
         (value, _) => {
-            crate::bus::require(
-                &conn,
-                &where_,
-                vigil_dbus::controller::NAME,
-                "vigil-controld",
-            )
-            .await?;
-            let ctl = vigil_dbus::controller::ManagerProxy::new(&conn).await?;
+            let ctl = crate::bus::controller(&conn, &where_).await?;
             let when = if dampen > 0 {
                 format!(", written once it holds for {dampen} ms")
             } else {

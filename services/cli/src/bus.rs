@@ -47,3 +47,29 @@ pub fn message(e: zbus::Error) -> anyhow::Error {
         other => anyhow::anyhow!(other),
     }
 }
+
+/// The runtime every command's D-Bus work runs on.
+pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
+/// This node's controller, failing with the daemon's name when it is not
+/// running.
+pub async fn controller(
+    conn: &zbus::Connection,
+    where_: &str,
+) -> anyhow::Result<vigil_dbus::controller::ManagerProxy<'static>> {
+    require(conn, where_, vigil_dbus::controller::NAME, "vigil-controld").await?;
+    Ok(vigil_dbus::controller::ManagerProxy::new(conn).await?)
+}
+
+/// The CIB's configuration section.
+pub async fn configuration(
+    cib: &vigil_dbus::cib::ManagerProxy<'_>,
+) -> anyhow::Result<vigil_cib::xml::Document> {
+    let xml = cib.query("", "configuration").await.map_err(message)?;
+    vigil_cib::xml::Document::parse(&xml).context("the CIB's configuration does not parse")
+}

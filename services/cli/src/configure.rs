@@ -57,10 +57,7 @@ pub enum Action {
 }
 
 pub fn run(bus: Option<String>, action: Action) -> anyhow::Result<()> {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
+    let rt = crate::bus::runtime()?;
     print!("{}", rt.block_on(change(bus, action))?);
     Ok(())
 }
@@ -265,12 +262,7 @@ pub(crate) fn resource_ids(conf: &Document) -> Vec<String> {
         .child("resources")
         .map(|r| {
             r.descendants()
-                .filter(|e| {
-                    matches!(
-                        e.name.as_str(),
-                        "primitive" | "group" | "clone" | "master" | "bundle"
-                    )
-                })
+                .filter(|e| crate::tree::is_resource(e))
                 .filter_map(|e| e.attr("id").map(str::to_string))
                 .collect()
         })
@@ -416,12 +408,7 @@ async fn change(bus: Option<String>, action: Action) -> anyhow::Result<String> {
     let (conn, where_) = crate::bus::connect(bus.as_deref()).await?;
     crate::bus::require(&conn, &where_, vigil_dbus::cib::NAME, "vigil-cibd").await?;
     let cib = ManagerProxy::new(&conn).await?;
-    let conf = Document::parse(
-        &cib.query("", "configuration")
-            .await
-            .map_err(crate::bus::message)?,
-    )
-    .context("the CIB's configuration does not parse")?;
+    let conf = crate::bus::configuration(&cib).await?;
     let mut out = String::new();
     match action {
         Action::Create {

@@ -32,10 +32,7 @@ pub enum Action {
 }
 
 pub fn run(bus: Option<String>, action: Action) -> anyhow::Result<()> {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
+    let rt = crate::bus::runtime()?;
     let out = rt.block_on(ask(bus, action))?;
     print!("{out}");
     Ok(())

@@ -4,8 +4,6 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use anyhow::Context;
-
 use vigil_dbus::membership::{ManagerProxy, NAME, QuorumProxy};
 
 /// What to ask.
@@ -18,10 +16,7 @@ pub enum Query {
 
 /// Connects to the bus and answers `query` on stdout.
 pub fn run(bus: Option<String>, query: Query) -> anyhow::Result<()> {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
+    let rt = crate::bus::runtime()?;
     let out = rt.block_on(ask(bus, query))?;
     print!("{out}");
     Ok(())

@@ -44,10 +44,7 @@ pub enum Action {
 }
 
 pub fn run(bus: Option<String>, action: Action) -> anyhow::Result<()> {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
+    let rt = crate::bus::runtime()?;
     print!("{}", rt.block_on(change(bus, action))?);
     Ok(())
 }
@@ -136,14 +133,6 @@ pub(crate) fn now_epoch() -> i64 {
         .unwrap_or(0)
 }
 
-async fn configuration(cib: &ManagerProxy<'_>) -> anyhow::Result<Document> {
-    let xml = cib
-        .query("", "configuration")
-        .await
-        .map_err(crate::bus::message)?;
-    Document::parse(&xml).context("the CIB's configuration does not parse")
-}
-
 pub(crate) fn node_id(conf: &Document, node: &str) -> anyhow::Result<String> {
     let nodes: Vec<(String, String)> = conf
         .root
@@ -195,14 +184,7 @@ pub(crate) fn resource_kind(conf: &Document, id: &str) -> anyhow::Result<String>
 async fn change(bus: Option<String>, action: Action) -> anyhow::Result<String> {
     let (conn, where_) = crate::bus::connect(bus.as_deref()).await?;
     if let Action::Cleanup { resource, node } = &action {
-        crate::bus::require(
-            &conn,
-            &where_,
-            vigil_dbus::controller::NAME,
-            "vigil-controld",
-        )
-        .await?;
-        let ctl = vigil_dbus::controller::ManagerProxy::new(&conn).await?;
+        let ctl = crate::bus::controller(&conn, &where_).await?;
         ctl.cleanup(resource, node.as_deref().unwrap_or(""))
             .await
             .map_err(crate::bus::message)?;
@@ -215,7 +197,7 @@ async fn change(bus: Option<String>, action: Action) -> anyhow::Result<String> {
     }
     crate::bus::require(&conn, &where_, vigil_dbus::cib::NAME, "vigil-cibd").await?;
     let cib = ManagerProxy::new(&conn).await?;
-    let conf = configuration(&cib).await?;
+    let conf = crate::bus::configuration(&cib).await?;
     match action {
         Action::NodeAttr { node, name, value } => {
             let id = node_id(&conf, &node)?;
@@ -391,12 +373,7 @@ pub(crate) fn target_role_xml(kind: &str, rsc: &str, set: &str, nv: &str, role: 
 fn subtree_ids(el: &Element) -> std::collections::HashSet<String> {
     std::iter::once(el)
         .chain(el.descendants())
-        .filter(|e| {
-            matches!(
-                e.name.as_str(),
-                "primitive" | "group" | "clone" | "master" | "bundle"
-            )
-        })
+        .filter(|e| crate::tree::is_resource(e))
         .filter_map(|e| e.attr("id").map(str::to_string))
         .collect()
 }

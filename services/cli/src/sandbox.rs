@@ -316,13 +316,6 @@ fn demo_configuration(n: u32, dir: &Path) -> String {
     )
 }
 
-fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")
-}
-
 /// `vigil sandbox up`.
 pub fn up(dir: &Path, n: u32) -> anyhow::Result<()> {
     if !(1..=16).contains(&n) {
@@ -359,7 +352,7 @@ pub fn up(dir: &Path, n: u32) -> anyhow::Result<()> {
     let key =
         vigil_membershipd::transport::AuthKey::try_generate().context("cannot generate a key")?;
     vigil_membershipd::transport::write_key(&dir.join("authkey"), &key)?;
-    let rt = runtime()?;
+    let rt = crate::bus::runtime()?;
     let mut buses = Vec::new();
     for i in 1..=n {
         let (nd, bus) = start_node(&rt, dir, &bin, &agents, i)?;
@@ -522,7 +515,7 @@ pub fn start(dir: &Path, node: &str) -> anyhow::Result<()> {
     }
     let bin = binaries()?;
     let agents = agents_dir(&bin)?;
-    let rt = runtime()?;
+    let rt = crate::bus::runtime()?;
     let (nd, bus) = start_node(&rt, dir, &bin, &agents, i)?;
     let args = daemon_args(dir, &agents, i, &bus);
     spawn(

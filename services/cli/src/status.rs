@@ -9,10 +9,7 @@ use anyhow::Context;
 use vigil_cib::xml::Document;
 
 pub fn run(bus: Option<String>, watch: bool, json: bool) -> anyhow::Result<()> {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
+    let rt = crate::bus::runtime()?;
     rt.block_on(async {
         let (conn, where_) = crate::bus::connect(bus.as_deref()).await?;
         if !watch {

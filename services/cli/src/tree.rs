@@ -13,8 +13,8 @@
 use std::collections::HashSet;
 use std::fmt::Write as _;
 
-use anyhow::{Context, bail};
-use vigil_cib::xml::{Document, Element, Node};
+use anyhow::bail;
+use vigil_cib::xml::{Element, Node};
 use vigil_dbus::cib::ManagerProxy;
 
 /// What to change.
@@ -55,16 +55,13 @@ pub enum Position {
 }
 
 pub fn run(bus: Option<String>, action: Action) -> anyhow::Result<()> {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
+    let rt = crate::bus::runtime()?;
     print!("{}", rt.block_on(change(bus, action))?);
     Ok(())
 }
 
 /// The kinds of resource elements.
-fn is_resource(e: &Element) -> bool {
+pub(crate) fn is_resource(e: &Element) -> bool {
     matches!(
         e.name.as_str(),
         "primitive" | "group" | "clone" | "master" | "bundle"
@@ -574,12 +571,7 @@ async fn change(bus: Option<String>, action: Action) -> anyhow::Result<String> {
     let (conn, where_) = crate::bus::connect(bus.as_deref()).await?;
     crate::bus::require(&conn, &where_, vigil_dbus::cib::NAME, "vigil-cibd").await?;
     let cib = ManagerProxy::new(&conn).await?;
-    let conf = Document::parse(
-        &cib.query("", "configuration")
-            .await
-            .map_err(crate::bus::message)?,
-    )
-    .context("the CIB's configuration does not parse")?;
+    let conf = crate::bus::configuration(&cib).await?;
     let empty = Element::new("resources");
     let resources = conf.root.child("resources").unwrap_or(&empty);
     let mut out = String::new();
@@ -746,7 +738,7 @@ mod tests {
     use super::*;
 
     fn section(xml: &str) -> Element {
-        Document::parse(xml).unwrap().root
+        vigil_cib::xml::Document::parse(xml).unwrap().root
     }
 
     const R: &str = r#"<resources><primitive id="a" class="ocf" provider="heartbeat" type="Dummy"/><group id="g"><meta_attributes id="g-meta"><nvpair id="g-meta-t" name="target-role" value="Stopped"/></meta_attributes><primitive id="b" class="ocf" provider="heartbeat" type="Dummy"/><primitive id="c" class="ocf" provider="heartbeat" type="Dummy"/></group><group id="h"><primitive id="d" class="ocf" provider="heartbeat" type="Dummy"/></group><clone id="e-clone"><primitive id="e" class="ocf" provider="heartbeat" type="Dummy"/></clone></resources>"#;

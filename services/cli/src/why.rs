@@ -3,23 +3,13 @@
 //! controller's `Explain` (the policy engine run on the live CIB, see
 //! `vigil_scheduler::explain`).
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 
 pub fn run(bus: Option<String>, resource: &str) -> anyhow::Result<()> {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
+    let rt = crate::bus::runtime()?;
     let text = rt.block_on(async {
         let (conn, where_) = crate::bus::connect(bus.as_deref()).await?;
-        crate::bus::require(
-            &conn,
-            &where_,
-            vigil_dbus::controller::NAME,
-            "vigil-controld",
-        )
-        .await?;
-        let ctl = vigil_dbus::controller::ManagerProxy::new(&conn).await?;
+        let ctl = crate::bus::controller(&conn, &where_).await?;
         let (text, ..) = ctl.explain(resource).await.map_err(crate::bus::message)?;
         anyhow::Ok(text)
     })?;
