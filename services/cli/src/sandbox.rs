@@ -513,6 +513,10 @@ pub fn start(dir: &Path, node: &str) -> anyhow::Result<()> {
             .unwrap_or(0);
         let _ = std::fs::rename(&logs, nd.join(format!("logs.{stamp}")));
     }
+    // Powered off, the node lost what a real one keeps in /run (a tmpfs):
+    // its agents' state. A stale Dummy state file would otherwise make the
+    // cluster find its resources still running here.
+    let _ = std::fs::remove_dir_all(nd.join("state").join("agents"));
     let bin = binaries()?;
     let agents = agents_dir(&bin)?;
     let rt = crate::bus::runtime()?;
